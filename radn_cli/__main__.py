@@ -1,0 +1,6 @@
+"""python -m radn_cli"""
+
+from .cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Typed errors and the exit codes they map to.
+
+Library code raises these; the CLI catches them once, prints ``str(error)`` as one line on stderr
+and exits with ``error.exit_code``. Nothing here imports torch, Typer or Rich.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from pathlib import Path
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1  # bad input, missing weights, runtime failure
+    USAGE = 2  # wrong arguments (Typer/Click use 2 as well)
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+
+
+class RadnError(Exception):
+    """Base class: a problem the user can fix, reported in one line without a traceback."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, path: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = None if path is None else str(path)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ImageError(RadnError):
+    """An image cannot be read or used: missing, corrupt, unsupported, too large or too small."""
+
+
+class SizeMismatchError(ImageError):
+    """Reference and distorted images differ in size."""
+
+
+class WeightsError(RadnError):
+    """Weights are missing, corrupt, or do not fit the model."""
+
+
+class PairingError(RadnError):
+    """Folders or a pairs list cannot be turned into (reference, distorted) pairs."""
+
+
+class UsageError(RadnError):
+    """Arguments that cannot work together (exit code 2)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class DeviceError(RadnError):
+    """The requested device or precision is not available."""

@@ -1,0 +1,158 @@
+"""Scoring engine: devices, precision, patch chunks of bounded memory, reference-branch reuse.
+
+The reference branch (trunk, offsets, deform2, tail, attention) does not depend on the distorted image,
+so a reference is encoded once (``Scorer.encode_reference``) and any number of distorted images of
+the same size are scored against it (``Scorer.score``). Per-patch stages run in chunks of
+``batch_size`` patches; only the patch attention and the heads see all N patches of an image, as
+512-d vectors. Convolutions run in the requested precision; the deformable convolution, attention,
+heads and pooling always run in fp32, so scores stay comparable across precisions.
+
+Prints nothing; the CLI decides what to show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .errors import DeviceError, SizeMismatchError
+from .model import RADN
+from .tiling import grid_shape, patches_at
+from .weights import LoadedWeights, WeightsInfo
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DEFAULT_BATCH_SIZE = 256
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'; DeviceError otherwise."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {name!r} requested but CUDA is not available here")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    elif device.type != "cpu":
+        raise DeviceError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
+    return device
+
+
+def check_precision(precision: str, device: torch.device) -> torch.dtype:
+    if precision not in PRECISIONS:
+        raise DeviceError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device.type == "cpu":
+        raise DeviceError("fp16 is for CUDA devices; use bf16 or fp32 on the CPU")
+    return PRECISIONS[precision]
+
+
+@dataclass(frozen=True)
+class ReferenceEncoding:
+    """What the distorted branch needs from a reference image."""
+
+    width: int
+    height: int
+    grid: tuple[int, int]
+    features: torch.Tensor  # (N, 512) fp32, after the reference attention
+    offsets: torch.Tensor | None  # (N, 18, 8, 8) fp32; None without the deformable step
+
+
+@dataclass(frozen=True)
+class PairScore:
+    score: float
+    patch_scores: torch.Tensor  # (rows, cols) fp32, CPU
+    patch_weights: torch.Tensor  # (rows, cols) fp32, CPU
+    grid: tuple[int, int]
+    width: int
+    height: int
+
+    @property
+    def patches(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+
+class Scorer:
+    """A loaded model on a device, at a precision, scoring images given as [3, H, W] tensors in [0, 1].
+
+    Example:
+        >>> scorer = Scorer(load_weights("weights.safetensors"))  # doctest: +SKIP
+        >>> ref = scorer.encode_reference(ref_image)                # doctest: +SKIP
+        >>> scorer.score(ref, dist_image).score                      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        weights: LoadedWeights,
+        *,
+        device: str = "auto",
+        precision: str = "fp32",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        if batch_size < 1:
+            raise DeviceError(f"batch size must be at least 1, got {batch_size}")
+        self.device = resolve_device(device)
+        self.precision = precision
+        self.dtype = check_precision(precision, self.device)
+        self.batch_size = batch_size
+        self.info: WeightsInfo = weights.info
+        self.model: RADN = weights.model.to(self.device).eval()
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
+
+    def _chunks(self, n: int):
+        for start in range(0, n, self.batch_size):
+            yield start, min(n, start + self.batch_size)
+
+    def _prepare(self, image: torch.Tensor) -> torch.Tensor:
+        if image.dim() != 3 or image.shape[0] != 3:
+            raise ValueError(f"expected an image tensor [3, H, W], got {tuple(image.shape)}")
+        return image.to(self.device, torch.float32, non_blocking=True)
+
+    @torch.inference_mode()
+    def encode_reference(self, image: torch.Tensor) -> ReferenceEncoding:
+        image = self._prepare(image)
+        height, width = image.shape[1:]
+        grid = grid_shape(height, width)
+        features, offsets = [], []
+        for start, stop in self._chunks(grid[0] * grid[1]):
+            with self._autocast():
+                feats, offs = self.model.encode_reference(patches_at(image, start, stop))
+            features.append(feats.float())
+            if offs is not None:
+                offsets.append(offs.float())
+        attended = self.model.attend_reference(torch.cat(features)[None])[0]
+        return ReferenceEncoding(width, height, grid, attended, torch.cat(offsets) if offsets else None)
+
+    @torch.inference_mode()
+    def score(self, reference: ReferenceEncoding, image: torch.Tensor) -> PairScore:
+        image = self._prepare(image)
+        height, width = image.shape[1:]
+        if (width, height) != (reference.width, reference.height):
+            raise SizeMismatchError(
+                f"reference is {reference.width}x{reference.height} but distorted is {width}x{height}"
+            )
+        features = []
+        for start, stop in self._chunks(reference.grid[0] * reference.grid[1]):
+            offsets = None if reference.offsets is None else reference.offsets[start:stop]
+            with self._autocast():
+                features.append(self.model.encode_distorted(patches_at(image, start, stop), offsets).float())
+        attended = self.model.attend_distorted(torch.cat(features)[None])[0]
+        scores, weights = self.model.head(attended, reference.features)
+        score = self.model.pool(scores, weights)
+        return PairScore(
+            score=float(score),
+            patch_scores=scores.unflatten(0, reference.grid).cpu(),
+            patch_weights=weights.unflatten(0, reference.grid).cpu(),
+            grid=reference.grid,
+            width=width,
+            height=height,
+        )
+
+    def score_pair(self, ref: torch.Tensor, dist: torch.Tensor) -> PairScore:
+        return self.score(self.encode_reference(ref), dist)

@@ -1,0 +1,40 @@
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dir(tmp_path_factory, monkeypatch):
+    """No test touches the real user data dir or picks up the user's RADN_WEIGHTS."""
+    monkeypatch.setenv("RADN_DATA_DIR", str(tmp_path_factory.mktemp("radn_data")))
+    monkeypatch.delenv("RADN_WEIGHTS", raising=False)
+    monkeypatch.delenv("RADN_VERBOSE", raising=False)
+    yield
+
+
+def seeded_model(config=None, seed: int = 0):
+    """A RADN with deterministic, signal-preserving random weights (see tests/golden/seeded.py)."""
+    from golden.seeded import seeded_state_dict
+
+    from radn_cli.model import RADN
+
+    model = RADN(config)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    model.load_state_dict(seeded_state_dict(shapes, seed))
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def weights_file(tmp_path_factory):
+    """A radn weights file (fp32) holding a seeded RADN."""
+    from radn_cli.weights import save_weights
+
+    path = tmp_path_factory.mktemp("weights") / "seeded.safetensors"
+    save_weights(
+        seeded_model(), path, name="test-seeded", training_data="none: seeded random weights for tests",
+        score_scale="arbitrary", metrics={"note": "untrained"},
+    )
+    return path

@@ -1,0 +1,106 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from radn_cli.model import RADN, PatchAttention, RADNConfig, parameter_count
+
+
+def _randomize(model: RADN, seed: int = 0) -> RADN:
+    """Non-degenerate weights (PyTorch's default init makes scores nearly input-independent)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() > 1:
+                fan_in = p[0].numel()
+                p.copy_(torch.randn(p.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+                if name.startswith("Nonlocal") and name.split(".")[1] in ("theta", "phi", "W"):
+                    p.mul_(0.1)
+                if name.startswith("conv_offset"):
+                    p.mul_(0.05)
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.01)
+        model.fc2_w.bias.fill_(1.0)
+    return model.eval()
+
+
+def test_sizes_match_the_spec():
+    radn, wres = RADN(), RADN(RADNConfig.wresnet())
+    assert (len(radn.state_dict()), parameter_count(radn)) == (74, 21_881_812)
+    assert (len(wres.state_dict()), parameter_count(wres)) == (48, 14_889_410)
+    assert radn.state_dict()["Nonlocal1.theta.weight"].shape == (256, 512, 1, 1)
+    assert radn.state_dict()["conv_offset.weight"].shape == (18, 256, 3, 3)
+    assert "conv21.weight" not in wres.state_dict()
+
+
+def test_ablation_configs_drop_their_keys():
+    keys = RADN(RADNConfig(deformable=False, attention=False)).state_dict().keys()
+    assert not any(k.startswith(("conv_offset", "deform", "Nonlocal")) for k in keys)
+    with pytest.raises(ValueError):
+        RADNConfig(arch="wresnet")
+    with pytest.raises(ValueError):
+        RADNConfig(arch="vgg")
+
+
+def test_config_json_round_trip():
+    config = RADNConfig(deformable=False)
+    assert RADNConfig.from_json(config.to_json()) == config
+
+
+@pytest.mark.parametrize("config", [RADNConfig(), RADNConfig.wresnet()])
+def test_batched_forward_equals_one_image_at_a_time(config):
+    model = _randomize(RADN(config)).double()
+    dist = torch.rand(3, 5, 3, 32, 32, dtype=torch.float64)
+    ref = torch.rand(3, 5, 3, 32, 32, dtype=torch.float64)
+    out = model(dist, ref)
+    assert out.score.shape == (3,) and out.patch_scores.shape == (3, 5)
+    assert (out.patch_weights > 0).all()
+    for i in range(3):
+        single = model(dist[i : i + 1], ref[i : i + 1])
+        torch.testing.assert_close(single.score, out.score[i : i + 1], rtol=0, atol=1e-10)
+    pooled = (out.patch_scores * out.patch_weights).sum(1) / out.patch_weights.sum(1)
+    torch.testing.assert_close(out.score, pooled)
+
+
+def test_attention_matches_explicit_softmax():
+    block = PatchAttention().double()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in block.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * 0.05)
+    x = torch.randn(2, 7, 512, dtype=torch.float64, generator=g)
+
+    def conv(layer, v):  # the reference's [B, C, N, 1] 1x1 convolution layout
+        return F.conv2d(v.transpose(1, 2).unsqueeze(3), layer.weight, layer.bias).squeeze(3).transpose(1, 2)
+
+    f = torch.softmax(conv(block.theta, x) @ conv(block.phi, x).transpose(1, 2), dim=-1)
+    expected = x + conv(block.W, f @ conv(block.g, x))
+    torch.testing.assert_close(block(x), expected, rtol=0, atol=1e-10)
+
+
+def test_fresh_attention_is_identity():
+    x = torch.randn(1, 4, 512)
+    torch.testing.assert_close(PatchAttention()(x), x)
+
+
+def test_identical_images_differ_from_distorted():
+    model = _randomize(RADN())
+    ref = torch.rand(1, 6, 3, 32, 32)
+    noisy = (ref + 0.2 * torch.randn_like(ref)).clamp(0, 1)
+    same = model(ref, ref).score
+    other = model(noisy, ref).score
+    assert abs(float(same - other)) > 1e-3
+
+
+def test_gradients_reach_every_parameter():
+    model = _randomize(RADN()).train()
+    model.Nonlocal1.W.weight.data.normal_(0, 0.01)
+    model.Nonlocal2.W.weight.data.normal_(0, 0.01)
+    out = model(torch.rand(2, 4, 3, 32, 32), torch.rand(2, 4, 3, 32, 32))
+    out.score.sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing
+
+
+def test_forward_rejects_mismatched_shapes():
+    with pytest.raises(ValueError):
+        RADN()(torch.rand(1, 2, 3, 32, 32), torch.rand(1, 3, 3, 32, 32))
