@@ -16,12 +16,12 @@ def _isolated_user_dir(tmp_path_factory, monkeypatch):
 
 
 def seeded_model(config=None, seed: int = 0):
-    """A RADN with deterministic, signal-preserving random weights (see tests/golden/seeded.py)."""
+    """A float64 RADN with deterministic, signal-preserving random weights (see tests/golden/seeded.py)."""
     from golden.seeded import seeded_state_dict
 
     from radn_cli.model import RADN
 
-    model = RADN(config)
+    model = RADN(config).double()  # float64 before loading, so the seeded values are not rounded
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     model.load_state_dict(seeded_state_dict(shapes, seed))
     return model.eval()
