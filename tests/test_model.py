@@ -104,3 +104,22 @@ def test_gradients_reach_every_parameter():
 def test_forward_rejects_mismatched_shapes():
     with pytest.raises(ValueError):
         RADN()(torch.rand(1, 2, 3, 32, 32), torch.rand(1, 3, 3, 32, 32))
+
+
+def test_deform_conv3x3_equals_torchvision():
+    from torchvision.ops import deform_conv2d
+
+    from radn_cli.model import deform_conv3x3
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 16, 8, 8, generator=g, dtype=torch.float64)
+    offsets = 2.0 * torch.randn(3, 18, 8, 8, generator=g, dtype=torch.float64)  # many samples fall outside
+    weight = torch.randn(7, 16, 3, 3, generator=g, dtype=torch.float64)
+    bias = torch.randn(7, generator=g, dtype=torch.float64)
+    expected = deform_conv2d(x, offsets, weight, bias, padding=1)
+    torch.testing.assert_close(deform_conv3x3(x, offsets, weight, bias), expected, rtol=0, atol=1e-12)
+    grads = [t.requires_grad_() for t in (x, offsets, weight)]
+    ours = torch.autograd.grad(deform_conv3x3(x, offsets, weight, bias).square().sum(), grads)
+    theirs = torch.autograd.grad(deform_conv2d(x, offsets, weight, bias, padding=1).square().sum(), grads)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-8)
