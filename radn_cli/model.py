@@ -235,16 +235,31 @@ class RADN(nn.Module):
         return (scores * weights).sum(-1) / weights.sum(-1)
 
     def forward(self, dist: torch.Tensor, ref: torch.Tensor) -> RADNOutput:
-        """dist, ref: (B, N, 3, 32, 32) patches at the same positions -> RADNOutput."""
+        """dist, ref: (B, N, 3, 32, 32) patches at the same positions -> RADNOutput with (B,) scores."""
         if dist.shape != ref.shape or dist.dim() != 5:
             raise ValueError(f"expected two (B, N, 3, 32, 32) tensors, got {tuple(dist.shape)} and {tuple(ref.shape)}")
-        batch, n = dist.shape[:2]
-        ref_features, offsets = self.encode_reference(ref.flatten(0, 1))
-        dist_features = self.encode_distorted(dist.flatten(0, 1), offsets)
-        ref_features = self.attend_reference(ref_features.unflatten(0, (batch, n)))
-        dist_features = self.attend_distorted(dist_features.unflatten(0, (batch, n)))
-        scores, weights = self.head(dist_features, ref_features.to(dist_features.dtype))
-        return RADNOutput(self.pool(scores, weights), scores, weights)
+        out = self.forward_shared_reference(dist.unsqueeze(1), ref)
+        return RADNOutput(*(t.squeeze(1) for t in out))
+
+    def forward_shared_reference(self, dist: torch.Tensor, ref: torch.Tensor) -> RADNOutput:
+        """K distorted versions of each reference: dist (B, K, N, 3, 32, 32), ref (B, N, 3, 32, 32).
+
+        The reference branch runs once per reference; scores come out as (B, K).
+        """
+        if dist.dim() != 6 or ref.dim() != 5 or dist.shape[:1] + dist.shape[2:] != ref.shape:
+            raise ValueError(f"expected (B, K, N, 3, 32, 32) and (B, N, 3, 32, 32), got {tuple(dist.shape)} "
+                             f"and {tuple(ref.shape)}")
+        batch, k, n = dist.shape[:3]
+        ref_features, offsets = self.encode_reference(ref.flatten(0, 1))  # (B*N, 512), (B*N, 18, 8, 8)
+        if offsets is not None:
+            offsets = offsets.unflatten(0, (batch, 1, n)).expand(batch, k, n, *offsets.shape[1:]).flatten(0, 2)
+        dist_features = self.encode_distorted(dist.flatten(0, 2), offsets)  # (B*K*N, 512)
+        ref_features = self.attend_reference(ref_features.unflatten(0, (batch, n)))  # (B, N, 512)
+        dist_features = self.attend_distorted(dist_features.unflatten(0, (batch * k, n)))  # (B*K, N, 512)
+        ref_features = ref_features.unsqueeze(1).expand(batch, k, n, -1).flatten(0, 1)
+        scores, weights = self.head(dist_features, ref_features.to(dist_features.dtype))  # (B*K, N)
+        out = RADNOutput(self.pool(scores, weights), scores, weights)
+        return RADNOutput(*(t.unflatten(0, (batch, k)) for t in out))
 
 
 def parameter_count(model: nn.Module) -> int:

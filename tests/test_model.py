@@ -123,3 +123,15 @@ def test_deform_conv3x3_equals_torchvision():
     theirs = torch.autograd.grad(deform_conv2d(x, offsets, weight, bias, padding=1).square().sum(), grads)
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-8)
+
+
+def test_shared_reference_equals_separate_pairs():
+    model = _randomize(RADN()).double()
+    ref = torch.rand(2, 4, 3, 32, 32, dtype=torch.float64)
+    dist = torch.rand(2, 3, 4, 3, 32, 32, dtype=torch.float64)
+    shared = model.forward_shared_reference(dist, ref)
+    assert shared.score.shape == (2, 3) and shared.patch_scores.shape == (2, 3, 4)
+    for b in range(2):
+        for k in range(3):
+            single = model(dist[b, k][None], ref[b][None])
+            torch.testing.assert_close(single.score[0], shared.score[b, k], rtol=0, atol=1e-10)

@@ -1,0 +1,167 @@
+"""Training data made on the fly: clean photos, KADID-10k distortions, human targets per (type, level).
+
+A batch holds P photos, each with K distorted versions: a random crop of the photo (flipped/rotated
+the same way for all versions), K distortion cells (type, level), and N random 32x32 patch positions
+shared by the reference and its K versions, so the reference branch runs once per photo. For the
+contrastive stage the K cells of a photo come from one KADID category, so every pair within the
+photo is a valid preference pair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..images import SUPPORTED_SUFFIXES, load_image
+from ..tiling import PATCH
+from .distortions import distort
+from .labels import CATEGORIES, CELLS, target
+
+
+def find_photos(root: str | Path) -> list[Path]:
+    """Every image under root, sorted; hidden files skipped."""
+    root = Path(root)
+    photos = [
+        p for p in root.rglob("*")
+        if p.suffix.lower() in SUPPORTED_SUFFIXES and p.is_file() and not any(
+            part.startswith(".") for part in p.relative_to(root).parts)
+    ]
+    return sorted(photos)
+
+
+def split_photos(photos: list[Path], val_fraction: float = 0.1, seed: int = 0) -> tuple[list[Path], list[Path]]:
+    """Split by photo, deterministically (a hash of seed and file name), at least one photo held out."""
+    def key(p: Path) -> str:
+        return hashlib.sha256(f"{seed}:{p.name}".encode()).hexdigest()
+
+    ordered = sorted(photos, key=key)
+    n_val = max(1, round(len(ordered) * val_fraction)) if len(ordered) > 1 else 0
+    return sorted(ordered[n_val:]), sorted(ordered[:n_val])
+
+
+class PhotoBank:
+    """Decoded photos as uint8 [3, H, W] tensors, decoded once and kept in memory."""
+
+    def __init__(self, photos: list[Path], min_side: int) -> None:
+        self.photos = list(photos)
+        self.min_side = min_side
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def get(self, index: int) -> torch.Tensor:
+        if index not in self._cache:
+            image = load_image(self.photos[index]).tensor
+            self._cache[index] = image.mul(255).round().to(torch.uint8)
+        return self._cache[index]
+
+
+@dataclass
+class Batch:
+    ref: torch.Tensor  # (P, N, 3, 32, 32)
+    dist: torch.Tensor  # (P, K, N, 3, 32, 32)
+    mean: torch.Tensor  # (P, K) KADID DMOS mean of each version's (type, level)
+    sd: torch.Tensor  # (P, K)
+    cells: torch.Tensor  # (P, K, 2) type id, level
+
+
+def _augment(crop: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    if torch.rand((), generator=g) < 0.5:
+        crop = crop.flip(-1)
+    return torch.rot90(crop, int(torch.randint(0, 4, (), generator=g)), dims=(-2, -1))
+
+
+def _choose_cells(k: int, contrastive: bool, g: torch.Generator) -> list[tuple[int, int]]:
+    if contrastive:
+        names = sorted(CATEGORIES)
+        category = CATEGORIES[names[int(torch.randint(len(names), (), generator=g))]]
+        pool = [(t, level) for t in category for level in range(1, 6)]
+    else:
+        pool = list(CELLS)
+    picks = torch.randperm(len(pool), generator=g)[:k]
+    return [pool[int(i)] for i in picks]
+
+
+def make_batch(
+    bank: PhotoBank,
+    g: torch.Generator,
+    *,
+    photos: int,
+    per_photo: int,
+    patches: int,
+    crop: int,
+    contrastive: bool,
+    device: torch.device,
+) -> Batch:
+    refs, dists, means, sds, cells = [], [], [], [], []
+    for _ in range(photos):
+        photo = bank.get(int(torch.randint(len(bank), (), generator=g)))
+        _, height, width = photo.shape
+        size = min(crop, height, width)
+        top = int(torch.randint(0, height - size + 1, (), generator=g))
+        left = int(torch.randint(0, width - size + 1, (), generator=g))
+        ref = _augment(photo[:, top : top + size, left : left + size], g).to(device).float().div_(255)
+        chosen = _choose_cells(per_photo, contrastive, g)
+        seed = int(torch.randint(0, 2**62, (), generator=g))
+        versions = []
+        for i, (type_id, level) in enumerate(chosen):
+            dg = torch.Generator(device=device).manual_seed(seed + i)
+            versions.append(distort(ref[None], type_id, level, generator=dg)[0])
+        ys = torch.randint(0, size - PATCH + 1, (patches,), generator=g).tolist()
+        xs = torch.randint(0, size - PATCH + 1, (patches,), generator=g).tolist()
+        stack = torch.stack([ref, *versions])  # (1 + K, 3, size, size)
+        cut = torch.stack([stack[:, :, y : y + PATCH, x : x + PATCH] for y, x in zip(ys, xs)], dim=1)
+        refs.append(cut[0])
+        dists.append(cut[1:])
+        means.append([target(t, lv)[0] for t, lv in chosen])
+        sds.append([target(t, lv)[1] for t, lv in chosen])
+        cells.append(chosen)
+    return Batch(
+        ref=torch.stack(refs),
+        dist=torch.stack(dists),
+        mean=torch.tensor(means, device=device),
+        sd=torch.tensor(sds, device=device),
+        cells=torch.tensor(cells),
+    )
+
+
+@dataclass
+class ValidationSet:
+    """Fixed distorted crops of held-out photos, scored with all their non-overlapping patches."""
+
+    ref: torch.Tensor  # (V, 3, S, S) one per held-out photo
+    dist: torch.Tensor  # (V, K, 3, S, S)
+    mean: torch.Tensor  # (V, K)
+    cells: torch.Tensor  # (V, K, 2)
+
+
+def make_validation_set(
+    bank: PhotoBank, *, photos: int, per_photo: int, crop: int, seed: int, device: torch.device
+) -> ValidationSet:
+    g = torch.Generator().manual_seed(seed)
+    refs, dists, means, cells = [], [], [], []
+    for index in range(min(photos, len(bank))):
+        photo = bank.get(index)
+        _, height, width = photo.shape
+        size = min(crop, height, width) // PATCH * PATCH
+        top, left = (height - size) // 2, (width - size) // 2
+        ref = photo[:, top : top + size, left : left + size].to(device).float().div_(255)
+        chosen = _choose_cells(per_photo, False, g)
+        versions = [
+            distort(ref[None], t, lv, generator=torch.Generator(device=device).manual_seed(seed + 31 * index + i))[0]
+            for i, (t, lv) in enumerate(chosen)
+        ]
+        refs.append(ref)
+        dists.append(torch.stack(versions))
+        means.append([target(t, lv)[0] for t, lv in chosen])
+        cells.append(chosen)
+    sizes = {r.shape for r in refs}
+    if len(sizes) != 1:  # photos smaller than the crop: use the smallest common size
+        side = min(min(s[1], s[2]) for s in sizes)
+        refs = [r[:, :side, :side] for r in refs]
+        dists = [d[:, :, :side, :side] for d in dists]
+    return ValidationSet(torch.stack(refs), torch.stack(dists), torch.tensor(means), torch.tensor(cells))

@@ -1,0 +1,306 @@
+"""`radn train`: contrastive pretraining then regression, checkpoints, resume, export to radn weights.
+
+Stage 1 (the paper's pretraining, absent from the reference code): Siamese pairs of one photo's
+versions from one KADID category; each image's score is computed once per batch and every pair of
+the photo's K versions is compared (as RankIQA does). The target is the probability that people
+prefer i over j, Phi((m_i - m_j) / sqrt(s_i^2 + s_j^2)); the prediction is the same expression with
+the model's scores (Phi approximated by sigmoid(1.702 x)), so the loss is minimal when score
+differences equal DMOS differences. Stage 2: MSE on the (type, level) mean DMOS, as the reference
+code regresses MOS. Prints nothing: progress goes to the ``on_event`` callback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import RadnError, UsageError
+from ..model import RADN, RADNConfig
+from ..scoring import check_precision, resolve_device
+from ..tiling import tile
+from ..weights import load_weights, save_weights
+from .data import PhotoBank, ValidationSet, find_photos, make_batch, make_validation_set, split_photos
+from .labels import SCORE_SCALE, preference_probability
+
+CHECKPOINT = "last.ckpt"
+BEST = "best.safetensors"
+LAST = "last.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    photos: str  # folder of clean photos (searched recursively)
+    out: str  # run folder: checkpoint, log.jsonl, exported weights
+    arch: str = "radn"  # radn or wresnet
+    deformable: bool = True  # radn only: the reference-oriented deformable step
+    attention: bool = True  # radn only: patch attention
+    pretrain_steps: int = 0  # contrastive stage (pairs within one photo and KADID category)
+    steps: int = 1000  # regression stage
+    photos_per_batch: int = 2  # P
+    per_photo: int = 4  # K distorted versions of each photo
+    patches: int = 32  # N random 32x32 patches per image, same positions in all versions
+    crop: int = 192  # side of the random crop the patches come from
+    lr: float = 1e-4  # Adam, cosine decay to lr/10 over all steps after 20 warm-up steps
+    clip: float = 1.0  # gradient norm clip (0: off)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"  # fp32 or bf16 (autocast; deformable conv stays fp32)
+    val_fraction: float = 0.1  # photos held out for validation
+    val_photos: int = 16  # held-out photos in the validation set
+    val_per_photo: int = 6  # distorted versions of each
+    val_crop: int = 128
+    val_every: int = 100
+    checkpoint_every: int = 25
+    max_minutes: float = 0.0  # stop (and export) after this wall time; 0: no limit
+    init: str = ""  # radn weights to start from (fine-tuning); "" = fresh initialisation
+    name: str = "radn-kadid-synthetic"
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.pretrain_steps < 0 or self.steps + self.pretrain_steps == 0:
+            raise UsageError("give a positive number of --steps and/or --pretrain-steps")
+        if self.per_photo < 2 and self.pretrain_steps:
+            raise UsageError("contrastive pretraining needs --per-photo of at least 2")
+        if self.precision not in ("fp32", "bf16"):
+            raise UsageError("training precision must be fp32 or bf16")
+
+    @property
+    def model_config(self) -> RADNConfig:
+        if self.arch == "wresnet":
+            return RADNConfig.wresnet()
+        return RADNConfig(arch=self.arch, deformable=self.deformable, attention=self.attention)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides) -> TrainConfig:
+        """Settings from a JSON or TOML file; keyword overrides win."""
+        path = Path(path)
+        try:
+            if path.suffix == ".toml":
+                import tomllib
+
+                data = tomllib.loads(path.read_text())
+            else:
+                data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise RadnError(f"cannot read training config: {exc}", path) from exc
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"{path}: unknown training settings: {', '.join(unknown)}")
+        return cls(**{**data, **overrides})
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    best_srocc: float = -2.0
+    best_step: int = -1
+    seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+def init_weights(model: RADN) -> None:
+    """Signal-preserving start: Kaiming-normal convs, zero offsets (a plain conv at first), a head
+    that starts near the middle of the DMOS scale with all patches weighted alike."""
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Conv2d) and not name.startswith("Nonlocal"):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(module.bias)
+    if model.config.deformable:
+        torch.nn.init.zeros_(model.conv_offset.weight)
+        torch.nn.init.zeros_(model.conv_offset.bias)
+        for layer in (model.deform, model.deform2):
+            torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(layer.bias)
+    torch.nn.init.constant_(model.fc2_q.bias, 3.0)
+    torch.nn.init.constant_(model.fc2_w.bias, 1.0)
+
+
+def srocc(x: torch.Tensor, y: torch.Tensor) -> float:
+    from ..evaluation.stats import srocc as _srocc
+
+    return float(_srocc(x.double().cpu().numpy(), y.double().cpu().numpy()))
+
+
+def _lr_factor(step: int, total: int, warmup: int = 20) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def batch_loss(model: RADN, batch, contrastive: bool, autocast: torch.autocast) -> torch.Tensor:
+    with autocast:
+        out = model.forward_shared_reference(batch.dist, batch.ref)
+    scores = out.score.float()  # (P, K)
+    if not contrastive:
+        return F.mse_loss(scores, batch.mean)
+    i, j = torch.triu_indices(scores.shape[1], scores.shape[1], 1)
+    spread = torch.sqrt(batch.sd[:, i] ** 2 + batch.sd[:, j] ** 2)
+    p = preference_probability(batch.mean[:, i], batch.sd[:, i], batch.mean[:, j], batch.sd[:, j])
+    logits = 1.702 * (scores[:, i] - scores[:, j]) / spread
+    return F.binary_cross_entropy_with_logits(logits, p)
+
+
+@torch.no_grad()
+def validate(model: RADN, val: ValidationSet, autocast: torch.autocast) -> dict:
+    model.eval()
+    predictions = []
+    for v in range(val.ref.shape[0]):
+        ref, _ = tile(val.ref[v][None])  # (1, N, 3, 32, 32)
+        dist, _ = tile(val.dist[v])  # (K, N, 3, 32, 32)
+        with autocast:
+            predictions.append(model.forward_shared_reference(dist[None], ref).score[0].float())
+    model.train()
+    pred = torch.cat(predictions)
+    target = val.mean.flatten().to(pred.device)
+    return {"val_srocc": srocc(pred, target), "val_rmse": float(torch.sqrt(F.mse_loss(pred, target)))}
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    stop_at: int | None = None,
+    on_event: Callable[[dict], None] | None = None,
+) -> Path:
+    """Run (or resume) training; returns the path of the exported best weights.
+
+    ``stop_at`` ends this call after that many steps (counted from the run's start), as if it were
+    interrupted there; ``resume=True`` continues from the last checkpoint.
+    """
+    emit = on_event or (lambda event: None)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    dtype = check_precision(config.precision, device)
+    autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
+    torch.manual_seed(config.seed)
+
+    photos = find_photos(config.photos)
+    if len(photos) < 2:
+        raise RadnError("need at least two photos to train and validate", config.photos)
+    train_photos, val_photos = split_photos(photos, config.val_fraction, config.seed)
+    bank = PhotoBank(train_photos, config.crop)
+    val = make_validation_set(
+        PhotoBank(val_photos, config.val_crop), photos=config.val_photos, per_photo=config.val_per_photo,
+        crop=config.val_crop, seed=config.seed, device=device,
+    )
+    emit({"event": "data", "train_photos": len(train_photos), "val_photos": len(val_photos),
+          "val_pairs": int(val.mean.numel())})
+
+    model = RADN(config.model_config)
+    if config.init:
+        model.load_state_dict(load_weights(config.init).model.state_dict())
+    else:
+        init_weights(model)
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    total = config.pretrain_steps + config.steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, total))
+    state = TrainState()
+    g = torch.Generator().manual_seed(config.seed)
+    checkpoint = out / CHECKPOINT
+    if resume and checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if saved["config"] != _comparable(config):
+            raise UsageError(f"{checkpoint}: the run was started with other settings; use another --out")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        g.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])  # dropout draws from the global generator
+        if device.type == "cuda" and "cuda_rng" in saved:
+            torch.cuda.set_rng_state(saved["cuda_rng"], device)
+        state = TrainState(**saved["state"])
+        emit({"event": "resumed", "step": state.step})
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+
+    started = time.perf_counter() - state.seconds
+    images = config.photos_per_batch * config.per_photo
+    while state.step < total:
+        if config.max_minutes and time.perf_counter() - started > 60 * config.max_minutes:
+            emit({"event": "time_limit", "step": state.step})
+            break
+        if stop_at is not None and state.step >= stop_at:
+            _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config)
+            emit({"event": "stopped", "step": state.step})
+            return out / BEST
+        contrastive = state.step < config.pretrain_steps
+        tick = time.perf_counter()
+        batch = make_batch(bank, g, photos=config.photos_per_batch, per_photo=config.per_photo,
+                           patches=config.patches, crop=config.crop, contrastive=contrastive, device=device)
+        data_seconds = time.perf_counter() - tick
+        loss = batch_loss(model, batch, contrastive, autocast)
+        if not torch.isfinite(loss):
+            raise RadnError(f"training diverged at step {state.step} (loss {float(loss)}); lower --lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        optimizer.step()
+        scheduler.step()
+        state.step += 1
+        seconds = time.perf_counter() - tick
+        event = {"event": "step", "step": state.step, "total": total,
+                 "stage": "contrastive" if contrastive else "regression", "loss": float(loss.detach()),
+                 "lr": scheduler.get_last_lr()[0], "images_per_s": images / seconds,
+                 "data_fraction": data_seconds / seconds}
+        if state.step % config.val_every == 0 or state.step == total:
+            event.update(validate(model, val, autocast))
+            if event["val_srocc"] > state.best_srocc:
+                state.best_srocc, state.best_step = event["val_srocc"], state.step
+                _export(model, out / BEST, config, state, device, event)
+        state.seconds = time.perf_counter() - started
+        state.history.append({k: v for k, v in event.items() if k != "event"})
+        with open(out / "log.jsonl", "a") as log:
+            log.write(json.dumps(event) + "\n")
+        emit(event)
+        if state.step % config.checkpoint_every == 0 or state.step == total:
+            _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config)
+
+    final = validate(model, val, autocast)
+    if final["val_srocc"] > state.best_srocc or not (out / BEST).is_file():
+        state.best_srocc, state.best_step = final["val_srocc"], state.step
+        _export(model, out / BEST, config, state, device, final)
+    _export(model, out / LAST, config, state, device, final)
+    _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config)
+    emit({"event": "done", "step": state.step, "best_step": state.best_step, "best_val_srocc": state.best_srocc,
+          "seconds": state.seconds, **final})
+    return out / BEST
+
+
+def _comparable(config: TrainConfig) -> dict:
+    """Settings that must not change when a run is resumed (time limit and init may)."""
+    return {k: v for k, v in asdict(config).items() if k not in ("max_minutes", "device", "out")}
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, g, state: TrainState, config: TrainConfig) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "generator": g.get_state(), "torch_rng": torch.get_rng_state(), "state": asdict(state),
+        "config": _comparable(config),
+        **({"cuda_rng": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {}),
+    }, tmp)
+    tmp.replace(path)
+
+
+def _export(model: RADN, path: Path, config: TrainConfig, state: TrainState, device, metrics: dict) -> None:
+    recipe = {k: v for k, v in asdict(config).items() if k not in ("out", "photos", "init")}
+    save_weights(
+        model, path, name=config.name, dtype=torch.float32,
+        training_data=(f"synthetic: KADID-10k's 25 distortions x 5 levels applied to clean photos "
+                       f"({Path(config.photos).name}); targets: KADID-10k mean DMOS per (type, level)"),
+        score_scale=SCORE_SCALE, score_direction="higher_is_better",
+        metrics={"held_out_synthetic": {k: metrics[k] for k in ("val_srocc", "val_rmse") if k in metrics},
+                 "step": state.step},
+        extra={"recipe": json.dumps(recipe, sort_keys=True), "device": str(device),
+               "training_seconds": f"{state.seconds:.0f}", "steps": str(state.step)},
+    )
