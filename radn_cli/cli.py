@@ -1,0 +1,504 @@
+"""The `radn` command line: parse, call the library, print. Data on stdout, everything for humans on stderr.
+
+Heavy modules (torch and everything that imports it) are imported inside the commands, so that
+`radn --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import ExitCode, RadnError, UsageError
+
+if TYPE_CHECKING:
+    from .scoring import Scorer
+
+app = typer.Typer(
+    name="radn",
+    help="Perceptual full-reference image quality with RADN: scores, rankings, heatmaps, batches.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+weights_app = typer.Typer(help="List, inspect, convert and install model weights.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+
+stderr = Console(stderr=True, highlight=False)
+
+# ---- shared options ------------------------------------------------------------------------------
+
+WeightsOpt = Annotated[
+    Optional[Path],
+    typer.Option("--weights", "-w", help="Weights file (default: $RADN_WEIGHTS, user data dir, shipped).",
+                 dir_okay=False, show_default=False),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Patches per forward pass (memory bound).")]
+
+
+class Precision(str, Enum):
+    """--precision values; a choice, so that a typo is a usage error (exit 2) listing the valid values."""
+
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+PrecisionOpt = Annotated[
+    Precision,
+    typer.Option("--precision", "-p", help="fp32, bf16 (CPU/GPU) or fp16 (GPU).", case_sensitive=False),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks and details.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"radn {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Perceptual full-reference image quality with RADN."""
+
+
+def handle_errors(func):
+    """Turn errors into one line on stderr and an exit code; tracebacks only with --verbose."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        verbose = bool(kwargs.get("verbose")) or bool(os.environ.get("RADN_VERBOSE"))
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except BrokenPipeError:  # the reader of stdout went away (`radn score ... | head -1`): stop quietly
+            _silence_stdout()
+            raise typer.Exit(int(ExitCode.ERROR)) from None
+        except RadnError as exc:
+            _error(str(exc), verbose)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            _error("interrupted", verbose)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except MemoryError:
+            _error("out of memory; try a smaller --batch-size", verbose)
+            raise typer.Exit(int(ExitCode.ERROR)) from None
+        except Exception as exc:  # the last line of defence: never a bare traceback
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            if "out of memory" in message.lower():
+                _error("out of memory on the device; try a smaller --batch-size", verbose)
+            else:
+                _error(f"unexpected {type(exc).__name__}: {message} (run with --verbose for details)", verbose)
+            raise typer.Exit(int(ExitCode.ERROR)) from None
+
+    return wrapper
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's last flush does not raise BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (tests, embedding)
+        pass
+
+
+def _error(message: str, verbose: bool) -> None:
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    _say(f"radn: error: {_one_line(message)}", prefix_style="bold red", prefix_len=len("radn: error:"))
+
+
+def _note(message: str) -> None:
+    _say(_one_line(message))
+
+
+def _one_line(message: str) -> str:
+    """Messages are one line on stderr, whatever a path or an exception text contains."""
+    return " ".join(str(message).splitlines())
+
+
+def _say(line: str, *, prefix_style: str | None = None, prefix_len: int = 0) -> None:
+    """One line on stderr: plain text when stderr is not a terminal (never wrapped, no markup parsing,
+    no escape codes), Rich with a coloured prefix on a terminal."""
+    if not stderr.is_terminal:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+        return
+    from rich.text import Text
+
+    text = Text(line)
+    if prefix_style:
+        text.stylize(prefix_style, 0, prefix_len)
+    stderr.print(text, soft_wrap=True)
+
+
+def _make_scorer(weights: Path | None, device: str, precision: Precision | str, batch_size: int) -> Scorer:
+    from .scoring import Scorer
+    from .weights import load_weights, resolve_weights
+
+    resolved = resolve_weights(weights)
+    precision = precision.value if isinstance(precision, Precision) else precision
+    return Scorer(load_weights(resolved.path), device=device, precision=precision, batch_size=batch_size)
+
+
+def _load_pair_images(ref: Path, dist: Path):
+    from .images import check_pair, load_image
+
+    ref_image = load_image(ref)
+    dist_image = load_image(dist)
+    check_pair(ref_image, dist_image, ref_path=ref, dist_path=dist)
+    _print_notes(ref_image)
+    _print_notes(dist_image)
+    return ref_image, dist_image
+
+
+def _check_outputs(*paths: Path | None) -> None:
+    """Refuse an output that cannot be written (missing or read-only folder) before any work is done."""
+    from .results import check_writable
+
+    for path in paths:
+        if path is not None:
+            check_writable(path)
+
+
+def _print_notes(image) -> None:
+    for note in image.notes:
+        _note(f"radn: note: {image.path}: {note}")
+
+
+# ---- radn score ----------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def score(
+    ref: Annotated[Path, typer.Argument(help="Reference (pristine) image.", show_default=False)],
+    dist: Annotated[list[Path], typer.Argument(help="One or more distorted images.", show_default=False)],
+    *,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document with per-patch values.")] = False,
+    heatmap: Annotated[
+        Optional[Path],
+        typer.Option("--heatmap", help="Write a weight-heatmap PNG (several images: name_<image>.png).",
+                     dir_okay=False, show_default=False),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No heatmap or ranking on the terminal.")] = False,
+    weights: WeightsOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = 256,
+    precision: PrecisionOpt = Precision.fp32,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Score distorted images against one reference: `score<TAB>path` per image on stdout.
+
+    Several distorted images are ranked; the reference branch is computed once.
+    """
+    from .images import check_pair, load_image
+    from .report import error_record, format_score, model_record, score_record, summary_record
+
+    _check_outputs(heatmap)
+    ref_image = load_image(ref)  # a bad reference is reported before the model is loaded
+    check_pair(ref_image, ref_image, ref_path=ref, dist_path=ref)  # too small: once, not once per image
+    _print_notes(ref_image)
+    scorer = _make_scorer(weights, device, precision, batch_size)
+    reference = None
+    records: list[dict] = []
+    interactive = stderr.is_terminal and not quiet and not json_out
+    for path in dist:
+        try:
+            dist_image = load_image(path)
+            check_pair(ref_image, dist_image, ref_path=ref, dist_path=path)
+        except RadnError as exc:
+            _error(str(exc), verbose)
+            records.append(error_record(path, str(exc)))
+            continue
+        _print_notes(dist_image)
+        if reference is None:
+            reference = scorer.encode_reference(ref_image.tensor)
+        result = scorer.score(reference, dist_image.tensor)
+        records.append(score_record(path, result))
+        if not json_out:
+            sys.stdout.write(f"{format_score(result.score)}\t{path}\n")
+            sys.stdout.flush()
+        if heatmap is not None:
+            _write_heatmap(heatmap, path, len(dist) > 1, dist_image, result, "weights", None)
+        if interactive:
+            _show_terminal_heatmap(path, result)
+    summary = summary_record(records, higher_is_better=scorer.info.higher_is_better)
+    if json_out:
+        document = {
+            "schema": 1,
+            "reference": str(ref),
+            "model": model_record(scorer.info, device=str(scorer.device), precision=scorer.precision),
+            "results": records,
+            "summary": summary,
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    elif interactive and summary["scored"] > 1:
+        _show_ranking(records, scorer.info.higher_is_better)
+    if summary["failed"]:
+        raise typer.Exit(int(ExitCode.ERROR))
+
+
+def _show_terminal_heatmap(path: Path, result) -> None:
+    from .heatmap import terminal_heatmap
+
+    about = f"patch weights ({result.grid[0]}x{result.grid[1]} patches), score {result.score:.4f}"
+    title = f"{path}: {about}"
+    if len(title) > stderr.width:  # a long path would push what the map shows off the line: name only
+        title = f"{path.name}: {about}"
+    stderr.print(terminal_heatmap(result.patch_weights.numpy(), max_width=stderr.width, title=title))
+    stderr.print()  # a blank line between the maps of several images
+
+
+def _show_ranking(records: list[dict], higher_is_better: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    scored = sorted((r for r in records if r["error"] is None), key=lambda r: r["score"], reverse=higher_is_better)
+    table = Table(title=f"ranking ({'higher' if higher_is_better else 'lower'} is better)")
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("image")
+    for rank, record in enumerate(scored, 1):
+        table.add_row(str(rank), f"{record['score']:.4f}", Text(record["dist"]))  # a file name is not markup
+    stderr.print(table)
+
+
+def _write_heatmap(template: Path, dist: Path, several: bool, image, result, kind: str, raw: Path | None) -> None:
+    import numpy as np
+
+    from .heatmap import patch_map, render_overlay, write_raw_csv
+    from .report import heatmap_path
+
+    values = patch_map(result.patch_scores.numpy(), result.patch_weights.numpy(), result.grid, kind)
+    pixels = (image.tensor.permute(1, 2, 0).mul(255).round().clamp(0, 255).to(dtype=_uint8())).numpy()
+    out = heatmap_path(template, dist, several)
+    title = f"{dist.name}: score {result.score:.4f}"
+    try:
+        render_overlay(np.ascontiguousarray(pixels), values, kind=kind, title=title).save(out)
+        if raw is not None:
+            write_raw_csv(raw, values)
+    except OSError as exc:
+        raise RadnError(f"cannot write heatmap: {exc.strerror or exc}", out) from exc
+    _note(f"radn: wrote {out}" + (f" and {raw}" if raw is not None else ""))
+
+
+def _uint8():
+    import torch
+
+    return torch.uint8
+
+
+# ---- radn heatmap --------------------------------------------------------------------------------
+
+
+@app.command("heatmap")
+@handle_errors
+def heatmap_command(
+    ref: Annotated[Path, typer.Argument(help="Reference image.", show_default=False)],
+    dist: Annotated[Path, typer.Argument(help="Distorted image.", show_default=False)],
+    *,
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG to write.", dir_okay=False)],
+    kind: Annotated[
+        str, typer.Option("--map", help="weights, scores, or contribution (w_i * s_i / sum w).")
+    ] = "weights",
+    raw: Annotated[
+        Optional[Path], typer.Option("--raw", help="Also write the raw per-patch values as CSV.", dir_okay=False)
+    ] = None,
+    weights: WeightsOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = 256,
+    precision: PrecisionOpt = Precision.fp32,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Draw the per-patch map over the distorted image at input resolution, with a colour legend."""
+    from .heatmap import MAPS
+    from .report import format_score
+
+    if kind not in MAPS:
+        raise UsageError(f"--map must be one of {', '.join(MAPS)}, not {kind!r}")
+    _check_outputs(output, raw)
+    ref_image, dist_image = _load_pair_images(ref, dist)  # bad images are reported before the model loads
+    scorer = _make_scorer(weights, device, precision, batch_size)
+    result = scorer.score_pair(ref_image.tensor, dist_image.tensor)
+    sys.stdout.write(f"{format_score(result.score)}\t{dist}\n")
+    _write_heatmap(output, dist, False, dist_image, result, kind, raw)
+
+
+# ---- radn batch ----------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def batch(
+    *,
+    ref_dir: Annotated[Optional[Path], typer.Option("--ref-dir", help="Folder of reference images.")] = None,
+    dist_dir: Annotated[Optional[Path], typer.Option("--dist-dir", help="Folder of distorted images.")] = None,
+    pairs: Annotated[
+        Optional[Path], typer.Option("--pairs", help="CSV with header ref,dist (paths relative to the CSV).")
+    ] = None,
+    pair_by: Annotated[
+        str, typer.Option("--pair-by", help="auto, path (same relative path) or prefix (A0001_00_00 -> A0001).")
+    ] = "auto",
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write.", dir_okay=False)] = Path(
+        "scores.csv"
+    ),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: skip pairs done.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Threads decoding images ahead.")] = 2,
+    weights: WeightsOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = 256,
+    precision: PrecisionOpt = Precision.fp32,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Score many pairs to CSV (ref, dist, score, patches, width, height, weights, precision, error)."""
+    from .batch import run_batch
+    from .pairing import pair_folders, read_pairs_csv
+    from .results import check_writable
+
+    if pairs is not None and (ref_dir is not None or dist_dir is not None):
+        raise UsageError("give either --pairs or --ref-dir with --dist-dir, not both")
+    if pairs is None and (ref_dir is None or dist_dir is None):
+        raise UsageError("give --ref-dir and --dist-dir, or --pairs")
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite exclude each other")
+    check_writable(output)
+    if not (resume or overwrite) and output.is_file() and output.stat().st_size > 0:
+        # the results writer refuses this too, but only after the folders are paired and the model loaded
+        raise RadnError("exists; use --resume to continue it or --overwrite to replace it", output)
+    pairing = read_pairs_csv(pairs) if pairs is not None else pair_folders(ref_dir, dist_dir, mode=pair_by)
+    _report_unmatched(pairing)
+    scorer = _make_scorer(weights, device, precision, batch_size)
+    started = time.perf_counter()
+    summary = run_batch(
+        scorer,
+        pairing.pairs,
+        output,
+        resume=resume,
+        overwrite=overwrite,
+        workers=workers,
+        progress=stderr if stderr.is_terminal else None,
+        on_error=lambda message: _error(message, False),
+    )
+    elapsed = time.perf_counter() - started
+    _note(
+        f"radn: {summary.scored} scored, {summary.failed} failed, {summary.skipped} already done"
+        f"{' (interrupted)' if summary.interrupted else ''} in {elapsed:.1f} s -> {output}"
+    )
+    if summary.interrupted:
+        raise typer.Exit(int(ExitCode.INTERRUPTED))
+    if summary.failed:
+        raise typer.Exit(int(ExitCode.ERROR))
+
+
+def _report_unmatched(pairing) -> None:
+    for label, paths in (("distorted without reference", pairing.unmatched_dist),
+                         ("references without distorted", pairing.unused_refs)):
+        if paths:
+            shown = ", ".join(str(p) for p in paths[:5])
+            more = f" (and {len(paths) - 5} more)" if len(paths) > 5 else ""
+            _note(f"radn: {len(paths)} {label}: {shown}{more}")
+
+
+# ---- radn weights ... ----------------------------------------------------------------------------
+
+
+@weights_app.command("list")
+@handle_errors
+def weights_list(verbose: VerboseOpt = False) -> None:
+    """Every weights file radn can see, in lookup order (the first is used)."""
+    from .weights import list_weights, read_info
+
+    found = list_weights()
+    if not found:
+        raise RadnError("no RADN weights are installed; see `radn weights --help`")
+    for source, path in found:
+        try:
+            info = read_info(path)
+            sys.stdout.write(f"{info.weights_id}\t{info.config.arch}\t{source}\t{path}\n")
+        except RadnError as exc:
+            sys.stdout.write(f"(unreadable)\t-\t{source}\t{path}\n")
+            _error(str(exc), verbose)
+
+
+@weights_app.command("info")
+@handle_errors
+def weights_info(
+    path: Annotated[Optional[Path], typer.Argument(help="Weights file (default: the one in use).")] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Metadata of a weights file as JSON: model, training data, score scale and direction, metrics."""
+    from .weights import load_weights, resolve_weights
+
+    if path is None:
+        resolved = resolve_weights(None)
+        path, found_by = resolved.path, resolved.source
+    else:  # read as named (resolve_weights would call a missing file "given with --weights")
+        found_by = "argument"
+    loaded = load_weights(path)  # verifies the checksum
+    info = loaded.info
+    document = {
+        "weights": info.weights_id,
+        "path": str(info.path),
+        "found_by": found_by,
+        "checksum": "ok",
+        **{k: v for k, v in info.metadata.items() if k not in ("config", "metrics")},
+        "config": json.loads(info.metadata["config"]),
+        "metrics": info.metrics,
+    }
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+@weights_app.command("convert")
+@handle_errors
+def weights_convert(
+    checkpoint: Annotated[Path, typer.Argument(help="Authors' checkpoint (torch.save state dict).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="safetensors file to write.", dir_okay=False)],
+    name: Annotated[Optional[str], typer.Option("--name", help="Weights name (default: file name).")] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Convert a reference-code checkpoint (RADN or WResNet, legacy format, `module.` prefix) to radn weights.
+
+    Loads with torch.load(weights_only=True): no arbitrary code from the file is run.
+    """
+    from .weights import convert_checkpoint
+
+    info = convert_checkpoint(checkpoint, output, name=name)
+    sys.stdout.write(f"{info.weights_id}\t{info.config.arch}\t{output}\n")
+
+
+@weights_app.command("install")
+@handle_errors
+def weights_install(
+    path: Annotated[Path, typer.Argument(help="radn weights file to make the user's default.")],
+    verbose: VerboseOpt = False,
+) -> None:
+    """Verify a weights file and copy it to the user data dir, where it becomes the default."""
+    from .weights import install_weights
+
+    target = install_weights(path)
+    sys.stdout.write(f"{target}\n")
+
+
+def main() -> None:
+    app()
