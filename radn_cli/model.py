@@ -16,10 +16,11 @@ import json
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import DeformConv2d, deform_conv2d
 
 ARCHITECTURES = ("radn", "wresnet")
 
@@ -53,6 +54,22 @@ class RADNOutput(NamedTuple):
     score: torch.Tensor  # (B,) image scores: sum(w * s) / sum(w)
     patch_scores: torch.Tensor  # (B, N) s_i
     patch_weights: torch.Tensor  # (B, N) w_i > 0
+
+
+class DeformConv3x3(nn.Module):
+    """Parameters of a 3x3 deformable convolution, named and initialised like torchvision's DeformConv2d.
+
+    The operation itself is ``_deform`` in RADN; torchvision is imported only where its CUDA kernel is
+    used, which keeps it (about 1.5 s and 170 MiB) out of CPU start-up.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 3, 3))
+        self.bias = nn.Parameter(torch.empty(out_channels))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        bound = 1 / math.sqrt(in_channels * 9)
+        nn.init.uniform_(self.bias, -bound, bound)
 
 
 class PatchAttention(nn.Module):
@@ -149,8 +166,8 @@ class RADN(nn.Module):
             self.conv22 = _conv3x3(512, 512)
         if config.deformable:
             self.conv_offset = nn.Conv2d(256, 18, 3, padding=1)
-            self.deform = DeformConv2d(256, 256, kernel_size=3, padding=1)
-            self.deform2 = DeformConv2d(256, 256, kernel_size=3, padding=1)
+            self.deform = DeformConv3x3(256, 256)
+            self.deform2 = DeformConv3x3(256, 256)
         self.fc1_q = nn.Linear(512 * 3, 512)
         self.fc2_q = nn.Linear(512, 1)
         self.fc1_w = nn.Linear(512 * 3, 512)
@@ -186,13 +203,15 @@ class RADN(nn.Module):
             x = F.relu(self.conv22(F.relu(self.conv21(x))))
         return F.avg_pool2d(x, 2).flatten(1)
 
-    def _deform(self, layer: DeformConv2d, x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    def _deform(self, layer: DeformConv3x3, x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         # Always in at least fp32 (torchvision has no bf16 CPU kernel; offsets need the precision).
         # CUDA: torchvision's kernel; CPU: the grid_sample formulation, several times faster there.
         dtype = torch.promote_types(x.dtype, torch.float32)
         args = (x.to(dtype), offsets.to(dtype), layer.weight.to(dtype), layer.bias.to(dtype))
         with torch.autocast(x.device.type, enabled=False):
             if x.device.type == "cuda":
+                from torchvision.ops import deform_conv2d
+
                 return deform_conv2d(*args, padding=1)
             return deform_conv3x3(*args)
 

@@ -176,12 +176,15 @@ def load_weights(path: str | Path, *, verify: bool = True) -> LoadedWeights:
         raise WeightsError(f"cannot read tensors (truncated or corrupt?): {_first_line(exc)}", info.path) from exc
     if verify and tensors_sha256(tensors) != info.sha256:
         raise WeightsError("sha256 of the tensors does not match the metadata: the file is corrupt or altered", info.path)
-    model = RADN(info.config)
-    load_state_dict_checked(model, tensors, info.path)
+    with torch.device("meta"):  # no random initialisation, no second copy of the weights
+        model = RADN(info.config)
+    load_state_dict_checked(model, tensors, info.path, assign=True)
     return LoadedWeights(info, model.float().eval())
 
 
-def load_state_dict_checked(model: RADN, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
+def load_state_dict_checked(
+    model: RADN, tensors: dict[str, torch.Tensor], path: str | Path, *, assign: bool = False
+) -> None:
     """Strict load that names the offending keys in one line instead of PyTorch's multi-line error."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -200,7 +203,7 @@ def load_state_dict_checked(model: RADN, tensors: dict[str, torch.Tensor], path:
         problems.append(f"wrong shapes: {_few(wrong_shape)}")
     if problems:
         raise WeightsError(f"weights do not fit a {model.config.arch} model; " + "; ".join(problems), path)
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=True)
+    model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()}, strict=True, assign=assign)
 
 
 def save_weights(
