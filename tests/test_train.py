@@ -111,3 +111,35 @@ def test_config_errors(photo_dir, tmp_path):
     bad.write_text(json.dumps({"photos": "x", "out": "y", "learning_rate": 1}))
     with pytest.raises(UsageError, match="learning_rate"):
         TrainConfig.from_file(bad)
+
+
+def test_fine_tuning_on_a_rated_database(photo_dir, tmp_path):
+    rows = ["ref,dist,mos"]
+    for i in range(3):
+        rows.append(f"p{i}.png,p{i + 3}.png,{1.5 + i}")
+    (photo_dir / "labels.csv").write_text("\n".join(rows) + "\n")
+    events = []
+    best = train(_config(photo_dir, tmp_path / "db", pretrain_steps=0, db=str(photo_dir / "labels.csv")),
+                 on_event=events.append)
+    assert events[0]["rated_pairs"] == 3
+    assert "labels.csv" in load_weights(best).info.metadata["training_data"]
+
+
+def test_train_command(photo_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from radn_cli.cli import app
+
+    out = tmp_path / "cli"
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        f'photos = "{photo_dir}"\nout = "{out}"\narch = "wresnet"\ndeformable = false\nattention = false\n'
+        "pretrain_steps = 1\nsteps = 1\nphotos_per_batch = 1\nper_photo = 2\npatches = 2\ncrop = 64\n"
+        "val_fraction = 0.34\nval_photos = 1\nval_per_photo = 2\nval_crop = 64\n"
+    )
+    result = CliRunner().invoke(app, ["train", "--config", str(settings), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out / "best.safetensors")
+    assert json.loads((out / "config.json").read_text())["seed"] == 3
+    missing = CliRunner().invoke(app, ["train", "--steps", "1"])
+    assert missing.exit_code == 2

@@ -129,6 +129,46 @@ def make_batch(
     )
 
 
+class RatedPairs:
+    """Training pairs from a human-rated database (any layout ``radn eval`` reads).
+
+    Targets are the database's own scores turned higher-is-better (DMOS negated), so the trained
+    weights score on that database's scale. Pairs are decoded once and kept as uint8.
+    """
+
+    def __init__(self, database) -> None:
+        self.database = database
+        self.sign = 1.0 if database.higher_is_better else -1.0
+        self._cache: dict[Path, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.database.pairs)
+
+    def _image(self, path: Path) -> torch.Tensor:
+        if path not in self._cache:
+            self._cache[path] = load_image(path).tensor.mul(255).round().to(torch.uint8)
+        return self._cache[path]
+
+    def batch(self, g: torch.Generator, *, pairs: int, patches: int, device: torch.device) -> Batch:
+        refs, dists, means = [], [], []
+        for _ in range(pairs):
+            pair = self.database.pairs[int(torch.randint(len(self), (), generator=g))]
+            stack = torch.stack([self._image(pair.ref), self._image(pair.dist)])  # (2, 3, H, W)
+            if torch.rand((), generator=g) < 0.5:
+                stack = stack.flip(-1)
+            _, _, height, width = stack.shape
+            ys = torch.randint(0, height - PATCH + 1, (patches,), generator=g).tolist()
+            xs = torch.randint(0, width - PATCH + 1, (patches,), generator=g).tolist()
+            cut = torch.stack([stack[:, :, y : y + PATCH, x : x + PATCH] for y, x in zip(ys, xs)], dim=1)
+            cut = cut.to(device).float().div_(255)
+            refs.append(cut[0])
+            dists.append(cut[1:])
+            means.append([self.sign * pair.mos])
+        mean = torch.tensor(means, device=device)
+        return Batch(ref=torch.stack(refs), dist=torch.stack(dists), mean=mean, sd=torch.ones_like(mean),
+                     cells=torch.zeros(pairs, 1, 2, dtype=torch.long))
+
+
 @dataclass
 class ValidationSet:
     """Fixed distorted crops of held-out photos, scored with all their non-overlapping patches."""

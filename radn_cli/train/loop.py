@@ -26,7 +26,7 @@ from ..model import RADN, RADNConfig
 from ..scoring import check_precision, resolve_device
 from ..tiling import tile
 from ..weights import load_weights, save_weights
-from .data import PhotoBank, ValidationSet, find_photos, make_batch, make_validation_set, split_photos
+from .data import PhotoBank, RatedPairs, ValidationSet, find_photos, make_batch, make_validation_set, split_photos
 from .labels import SCORE_SCALE, preference_probability
 
 CHECKPOINT = "last.ckpt"
@@ -60,6 +60,7 @@ class TrainConfig:
     checkpoint_every: int = 25
     max_minutes: float = 0.0  # stop (and export) after this wall time; 0: no limit
     init: str = ""  # radn weights to start from (fine-tuning); "" = fresh initialisation
+    db: str = ""  # human-rated database (any layout radn eval reads) for the regression stage; "" = synthetic
     name: str = "radn-kadid-synthetic"
 
     def __post_init__(self) -> None:
@@ -192,8 +193,13 @@ def train(
         PhotoBank(val_photos, config.val_crop), photos=config.val_photos, per_photo=config.val_per_photo,
         crop=config.val_crop, seed=config.seed, device=device,
     )
+    rated = None
+    if config.db:
+        from ..evaluation.databases import load_database
+
+        rated = RatedPairs(load_database(Path(config.db)))
     emit({"event": "data", "train_photos": len(train_photos), "val_photos": len(val_photos),
-          "val_pairs": int(val.mean.numel())})
+          "val_pairs": int(val.mean.numel()), "rated_pairs": len(rated) if rated else 0})
 
     model = RADN(config.model_config)
     if config.init:
@@ -234,8 +240,11 @@ def train(
             return out / BEST
         contrastive = state.step < config.pretrain_steps
         tick = time.perf_counter()
-        batch = make_batch(bank, g, photos=config.photos_per_batch, per_photo=config.per_photo,
-                           patches=config.patches, crop=config.crop, contrastive=contrastive, device=device)
+        if rated is not None and not contrastive:
+            batch = rated.batch(g, pairs=images, patches=config.patches, device=device)
+        else:
+            batch = make_batch(bank, g, photos=config.photos_per_batch, per_photo=config.per_photo,
+                               patches=config.patches, crop=config.crop, contrastive=contrastive, device=device)
         data_seconds = time.perf_counter() - tick
         loss = batch_loss(model, batch, contrastive, autocast)
         if not torch.isfinite(loss):
@@ -270,6 +279,9 @@ def train(
         state.best_srocc, state.best_step = final["val_srocc"], state.step
         _export(model, out / BEST, config, state, device, final)
     _export(model, out / LAST, config, state, device, final)
+    if rated is not None:
+        emit({"event": "note", "step": state.step,
+              "message": f"scores are on the scale of {rated.database.name}: {rated.database.scale}"})
     _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config)
     emit({"event": "done", "step": state.step, "best_step": state.best_step, "best_val_srocc": state.best_srocc,
           "seconds": state.seconds, **final})
@@ -293,12 +305,16 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, g, state: TrainSta
 
 
 def _export(model: RADN, path: Path, config: TrainConfig, state: TrainState, device, metrics: dict) -> None:
-    recipe = {k: v for k, v in asdict(config).items() if k not in ("out", "photos", "init")}
+    recipe = {k: v for k, v in asdict(config).items() if k not in ("out", "photos", "init", "db")}
+    training_data = (f"synthetic: KADID-10k's 25 distortions x 5 levels applied to clean photos "
+                     f"({Path(config.photos).name}); targets: KADID-10k mean DMOS per (type, level)")
+    scale = SCORE_SCALE
+    if config.db:
+        training_data += f"; regression on the human-rated database at {Path(config.db).name}"
+        scale = f"the human scores of the database {Path(config.db).name}, oriented higher is better"
     save_weights(
-        model, path, name=config.name, dtype=torch.float32,
-        training_data=(f"synthetic: KADID-10k's 25 distortions x 5 levels applied to clean photos "
-                       f"({Path(config.photos).name}); targets: KADID-10k mean DMOS per (type, level)"),
-        score_scale=SCORE_SCALE, score_direction="higher_is_better",
+        model, path, name=config.name, dtype=torch.float32, training_data=training_data,
+        score_scale=scale, score_direction="higher_is_better",
         metrics={"held_out_synthetic": {k: metrics[k] for k in ("val_srocc", "val_rmse") if k in metrics},
                  "step": state.step},
         extra={"recipe": json.dumps(recipe, sort_keys=True), "device": str(device),
