@@ -499,6 +499,225 @@ def weights_install(
     target = install_weights(path)
     sys.stdout.write(f"{target}\n")
 
+# ---- radn eval -----------------------------------------------------------------------------------
+
+
+@app.command("eval")
+@handle_errors
+def eval_command(
+    database: Annotated[Path, typer.Argument(help="Folder of a human-rated database (or a ref,dist,mos CSV).")],
+    *,
+    layout: Annotated[
+        str, typer.Option("--layout", help="auto, tid2013, kadid10k, pipal, live, csiq or csv.")
+    ] = "auto",
+    metric: Annotated[
+        str, typer.Option("--metric", help="Comma-separated: radn, psnr, ssim, ms-ssim.")
+    ] = "radn,psnr,ssim,ms-ssim",
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="Scatter plot PNG (several metrics: name_<metric>.png).",
+                                     dir_okay=False)
+    ] = None,
+    scores: Annotated[
+        Optional[Path], typer.Option("--scores", help="Per-pair predictions as CSV.", dir_okay=False)
+    ] = None,
+    lower_is_better: Annotated[
+        bool, typer.Option("--lower-is-better", help="CSV layout: its mos column is lower-is-better (DMOS).")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+    weights: WeightsOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = 256,
+    precision: PrecisionOpt = Precision.fp32,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Agreement with human scores: SROCC, KRCC, PLCC (raw and 4-parameter logistic), RMSE, per-type SROCC.
+
+    RADN and the classical PSNR, SSIM and MS-SSIM are computed on the same pairs, side by side.
+    """
+    from .evaluation.databases import load_database
+    from .evaluation.runner import METRICS, evaluate
+
+    metrics = tuple(m.strip().lower() for m in metric.split(",") if m.strip())
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise UsageError(f"--metric takes {', '.join(METRICS)}; got {metric!r}")
+    _check_outputs(plot, scores)
+    db = load_database(database, None if layout == "auto" else layout,
+                       **({"higher_is_better": False} if lower_is_better else {}))
+    scorer = _make_scorer(weights, device, precision, batch_size) if "radn" in metrics else None
+    _note(f"radn: {db.name}: {len(db.pairs)} pairs, human scores {db.scale}")
+    progress = _progress_bar(len(db.pairs), "evaluating")
+    try:
+        result = evaluate(db, metrics, scorer=scorer, on_pair=lambda done, total: progress and progress.advance(),
+                          on_error=lambda message: _error(message, False))
+    finally:
+        if progress:
+            progress.stop()
+    for name, (count, reason) in result.skipped.items():
+        _note(f"radn: note: {name} skipped on {count} pair(s): {reason}")
+    if scores is not None:
+        _write_eval_scores(scores, result)
+    if plot is not None:
+        _write_eval_plots(plot, result, scorer)
+    document = {
+        "database": {"name": db.name, "root": str(db.root), "pairs": len(db.pairs), "scale": db.scale,
+                     "higher_is_better": db.higher_is_better},
+        "model": None if scorer is None else {"weights": scorer.info.weights_id, "precision": scorer.precision},
+        "failed": len(result.errors),
+        "skipped": {name: {"pairs": count, "reason": reason} for name, (count, reason) in result.skipped.items()},
+        "metrics": result.reports,
+    }
+    if json_out:
+        sys.stdout.write(json.dumps(document, indent=2, default=float) + "\n")
+    else:
+        _print_eval_table(result)
+    if result.errors:
+        raise typer.Exit(int(ExitCode.ERROR))
+
+
+class _Bar:
+    def __init__(self, total: int, label: str) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            console=stderr)
+        self.task = self.bar.add_task(label, total=total)
+        self.bar.start()
+
+    def advance(self) -> None:
+        self.bar.advance(self.task)
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def _progress_bar(total: int, label: str) -> _Bar | None:
+    return _Bar(total, label) if stderr.is_terminal and total else None
+
+
+def _print_eval_table(result) -> None:
+    columns = ("srocc", "krcc", "plcc", "plcc_logistic", "rmse_logistic")
+    lines = ["metric\tn\t" + "\t".join(columns)]
+    for name, report in result.reports.items():
+        lines.append(f"{name}\t{report['n']}\t" + "\t".join(f"{report[c]:.4f}" for c in columns))
+    types = sorted({t for report in result.reports.values() for t in report["per_type"]})
+    if types:
+        lines.append("")
+        lines.append("srocc by type\t" + "\t".join(result.reports))
+        for t in types:
+            cells = [f"{r['per_type'][t]['srocc']:.4f}" if t in r["per_type"] else "-" for r in result.reports.values()]
+            lines.append(f"{t}\t" + "\t".join(cells))
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _write_eval_scores(path: Path, result) -> None:
+    import csv
+
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ref", "dist", "mos", "type", *result.metrics])
+        for i, pair in enumerate(result.database.pairs):
+            writer.writerow([pair.ref, pair.dist, repr(pair.mos), pair.dist_type,
+                             *(repr(float(result.predictions[m][i])) for m in result.metrics)])
+    _note(f"radn: wrote {path}")
+
+
+def _write_eval_plots(template: Path, result, scorer) -> None:
+    from .evaluation.plot import scatter_plot
+
+    several = len(result.metrics) > 1
+    for name in result.metrics:
+        out = template.with_name(f"{template.stem}_{name}{template.suffix}") if several else template
+        report = result.reports[name]
+        label = scorer.info.weights_id if name == "radn" and scorer is not None else name
+        scatter_plot(result.predictions[name], result.human, out,
+                     title=f"{result.database.name}: {name} (SROCC {report['srocc']:.3f}, PLCC {report['plcc_logistic']:.3f})",
+                     xlabel=label, ylabel=result.database.scale, fit_params=report["logistic_params"],
+                     types=[p.dist_type for p in result.database.pairs])
+        _note(f"radn: wrote {out}")
+
+
+# ---- radn train ----------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def train(
+    *,
+    photos: Annotated[Optional[Path], typer.Option("--photos", help="Folder of clean photos.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (checkpoint, log, weights).")] = None,
+    config: Annotated[
+        Optional[Path], typer.Option("--config", help="Settings file (.json or .toml); flags override it.")
+    ] = None,
+    arch: Annotated[Optional[str], typer.Option("--arch", help="radn or wresnet.")] = None,
+    no_deformable: Annotated[bool, typer.Option("--no-deformable", help="Ablation: no deformable step.")] = False,
+    no_attention: Annotated[bool, typer.Option("--no-attention", help="Ablation: no patch attention.")] = False,
+    pretrain_steps: Annotated[Optional[int], typer.Option("--pretrain-steps", min=0,
+                                                          help="Contrastive pretraining steps.")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", min=0, help="Regression steps.")] = None,
+    photos_per_batch: Annotated[Optional[int], typer.Option("--photos-per-batch", min=1)] = None,
+    per_photo: Annotated[Optional[int], typer.Option("--per-photo", min=1, help="Distorted versions per photo.")] = None,
+    patches: Annotated[Optional[int], typer.Option("--patches", min=1, help="32x32 patches per image.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", min=0.0)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option("--max-minutes", min=0.0,
+                                                         help="Stop and export after this wall time.")] = None,
+    init: Annotated[Optional[Path], typer.Option("--init", help="Weights to fine-tune from.")] = None,
+    db: Annotated[Optional[Path], typer.Option(
+        "--db", help="Human-rated database (any `radn eval` layout) for the regression stage.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Name of the exported weights.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    device: DeviceOpt = "auto",
+    precision: Annotated[Optional[str], typer.Option("--precision", help="fp32 or bf16.")] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Train weights on synthetic KADID-10k distortions of clean photos (contrastive, then regression).
+
+    Writes OUT/best.safetensors (best on held-out photos), OUT/last.safetensors, OUT/last.ckpt, OUT/log.jsonl.
+    """
+    from .train.loop import TrainConfig
+    from .train.loop import train as run_training
+
+    flags = {
+        "photos": None if photos is None else str(photos), "out": None if out is None else str(out),
+        "arch": arch, "pretrain_steps": pretrain_steps, "steps": steps, "photos_per_batch": photos_per_batch,
+        "per_photo": per_photo, "patches": patches, "lr": lr, "seed": seed, "max_minutes": max_minutes,
+        "init": None if init is None else str(init), "db": None if db is None else str(db), "name": name, "precision": precision, "device": device,
+        "deformable": False if no_deformable else None, "attention": False if no_attention else None,
+    }
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if config is not None:
+        settings = TrainConfig.from_file(config, **flags)
+    else:
+        if "photos" not in flags or "out" not in flags:
+            raise UsageError("give --photos and --out (or a --config file)")
+        settings = TrainConfig(**flags)
+    best = run_training(settings, resume=resume, on_event=_show_training_event)
+    sys.stdout.write(f"{best}\n")
+
+
+def _show_training_event(event: dict) -> None:
+    kind = event["event"]
+    if kind == "step":
+        if event["step"] % 10 and "val_srocc" not in event and event["step"] != event["total"]:
+            return
+        line = (f"step {event['step']}/{event['total']} {event['stage']} loss {event['loss']:.4f} "
+                f"lr {event['lr']:.2e} {event['images_per_s']:.1f} img/s")
+        if "val_srocc" in event:
+            line += f" | held-out SROCC {event['val_srocc']:.4f} RMSE {event['val_rmse']:.4f}"
+        _note(line)
+    elif kind == "data":
+        _note(f"radn: {event['train_photos']} training photos, {event['val_photos']} held out "
+              f"({event['val_pairs']} validation pairs)")
+    elif kind == "note":
+        _note(f"radn: {event['message']}")
+    elif kind == "done":
+        _note(f"radn: done at step {event['step']}; best held-out SROCC {event['best_val_srocc']:.4f} "
+              f"at step {event['best_step']} ({event['seconds'] / 60:.1f} min)")
+    else:
+        _note(f"radn: {kind} at step {event.get('step')}")
+
+
 
 def main() -> None:
     app()
