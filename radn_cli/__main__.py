@@ -1,6 +1,11 @@
 """python -m radn_cli"""
 
-from .cli import main
+import sys
+
+try:
+    from .cli import main
+except KeyboardInterrupt:  # Ctrl-C while starting up: no traceback
+    sys.exit(130)
 
 if __name__ == "__main__":
     main()

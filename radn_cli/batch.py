@@ -34,7 +34,9 @@ def _load(path: Path) -> LoadedImage | RadnError:
         return exc
 
 
-def _prefetch(pairs: list[Pair], pool: ThreadPoolExecutor, ahead: int) -> Iterator[tuple[Pair, Future, Future]]:
+def _prefetch(
+    pairs: list[Pair], pool: ThreadPoolExecutor, ahead: int
+) -> Iterator[tuple[Pair, Future, Future]]:
     """Yield each pair with futures of its decoded images, keeping `ahead` pairs decoding in the background.
 
     Pairs come grouped by reference, so consecutive pairs share one decoded reference.
@@ -97,11 +99,18 @@ def run_batch(
                         if reference is None or reference[0] != pair.ref:
                             reference = (pair.ref, scorer.encode_reference(ref_image.tensor))
                         result = scorer.score(reference[1], dist_image.tensor)
-                        row.update(score=result.score, patches=result.patches, width=result.width,
-                                   height=result.height, error="")
+                        row.update(
+                            score=result.score,
+                            patches=result.patches,
+                            width=result.width,
+                            height=result.height,
+                            error="",
+                        )
                         summary.scored += 1
                     except (RadnError, RuntimeError, MemoryError) as exc:
-                        message = str(exc) if isinstance(exc, RadnError) else f"{pair.dist}: {_first_line(exc)}"
+                        message = (
+                            str(exc) if isinstance(exc, RadnError) else f"{pair.dist}: {_first_line(exc)}"
+                        )
                         row.update(error=message)
                         summary.failed += 1
                         if on_error:
@@ -123,7 +132,11 @@ def _progress(console, total: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(
-        TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+        TextColumn("scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
         transient=False,
     )
     task = bar.add_task("scoring", total=total)

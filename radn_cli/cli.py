@@ -42,11 +42,18 @@ stderr = Console(stderr=True, highlight=False)
 
 WeightsOpt = Annotated[
     Optional[Path],
-    typer.Option("--weights", "-w", help="Weights file (default: $RADN_WEIGHTS, user data dir, shipped).",
-                 dir_okay=False, show_default=False),
+    typer.Option(
+        "--weights",
+        "-w",
+        help="Weights file (default: $RADN_WEIGHTS, user data dir, shipped).",
+        dir_okay=False,
+        show_default=False,
+    ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Patches per forward pass (memory bound).")]
+BatchOpt = Annotated[
+    int, typer.Option("--batch-size", "-b", min=1, help="Patches per forward pass (memory bound).")
+]
 
 
 class Precision(str, Enum):
@@ -106,7 +113,9 @@ def handle_errors(func):
             if "out of memory" in message.lower():
                 _error("out of memory on the device; try a smaller --batch-size", verbose)
             else:
-                _error(f"unexpected {type(exc).__name__}: {message} (run with --verbose for details)", verbose)
+                _error(
+                    f"unexpected {type(exc).__name__}: {message} (run with --verbose for details)", verbose
+                )
             raise typer.Exit(int(ExitCode.ERROR)) from None
 
     return wrapper
@@ -194,13 +203,21 @@ def score(
     ref: Annotated[Path, typer.Argument(help="Reference (pristine) image.", show_default=False)],
     dist: Annotated[list[Path], typer.Argument(help="One or more distorted images.", show_default=False)],
     *,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document with per-patch values.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document with per-patch values.")
+    ] = False,
     heatmap: Annotated[
         Optional[Path],
-        typer.Option("--heatmap", help="Write a weight-heatmap PNG (several images: name_<image>.png).",
-                     dir_okay=False, show_default=False),
+        typer.Option(
+            "--heatmap",
+            help="Write a weight-heatmap PNG (several images: name_<image>.png).",
+            dir_okay=False,
+            show_default=False,
+        ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No heatmap or ranking on the terminal.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No heatmap or ranking on the terminal.")
+    ] = False,
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
     batch_size: BatchOpt = 256,
@@ -273,7 +290,9 @@ def _show_ranking(records: list[dict], higher_is_better: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    scored = sorted((r for r in records if r["error"] is None), key=lambda r: r["score"], reverse=higher_is_better)
+    scored = sorted(
+        (r for r in records if r["error"] is None), key=lambda r: r["score"], reverse=higher_is_better
+    )
     table = Table(title=f"ranking ({'higher' if higher_is_better else 'lower'} is better)")
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
@@ -283,7 +302,9 @@ def _show_ranking(records: list[dict], higher_is_better: bool) -> None:
     stderr.print(table)
 
 
-def _write_heatmap(template: Path, dist: Path, several: bool, image, result, kind: str, raw: Path | None) -> None:
+def _write_heatmap(
+    template: Path, dist: Path, several: bool, image, result, kind: str, raw: Path | None
+) -> None:
     import numpy as np
 
     from .heatmap import patch_map, render_overlay, write_raw_csv
@@ -322,7 +343,8 @@ def heatmap_command(
         str, typer.Option("--map", help="weights, scores, or contribution (w_i * s_i / sum w).")
     ] = "weights",
     raw: Annotated[
-        Optional[Path], typer.Option("--raw", help="Also write the raw per-patch values as CSV.", dir_okay=False)
+        Optional[Path],
+        typer.Option("--raw", help="Also write the raw per-patch values as CSV.", dir_okay=False),
     ] = None,
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
@@ -352,17 +374,22 @@ def heatmap_command(
 def batch(
     *,
     ref_dir: Annotated[Optional[Path], typer.Option("--ref-dir", help="Folder of reference images.")] = None,
-    dist_dir: Annotated[Optional[Path], typer.Option("--dist-dir", help="Folder of distorted images.")] = None,
+    dist_dir: Annotated[
+        Optional[Path], typer.Option("--dist-dir", help="Folder of distorted images.")
+    ] = None,
     pairs: Annotated[
         Optional[Path], typer.Option("--pairs", help="CSV with header ref,dist (paths relative to the CSV).")
     ] = None,
     pair_by: Annotated[
-        str, typer.Option("--pair-by", help="auto, path (same relative path) or prefix (A0001_00_00 -> A0001).")
+        str,
+        typer.Option("--pair-by", help="auto, path (same relative path) or prefix (A0001_00_00 -> A0001)."),
     ] = "auto",
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write.", dir_okay=False)] = Path(
         "scores.csv"
     ),
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: skip pairs done.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run: skip pairs done.")
+    ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Threads decoding images ahead.")] = 2,
     weights: WeightsOpt = None,
@@ -412,8 +439,10 @@ def batch(
 
 
 def _report_unmatched(pairing) -> None:
-    for label, paths in (("distorted without reference", pairing.unmatched_dist),
-                         ("references without distorted", pairing.unused_refs)):
+    for label, paths in (
+        ("distorted without reference", pairing.unmatched_dist),
+        ("references without distorted", pairing.unused_refs),
+    ):
         if paths:
             shown = ", ".join(str(p) for p in paths[:5])
             more = f" (and {len(paths) - 5} more)" if len(paths) > 5 else ""
@@ -473,7 +502,9 @@ def weights_info(
 @handle_errors
 def weights_convert(
     checkpoint: Annotated[Path, typer.Argument(help="Authors' checkpoint (torch.save state dict).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="safetensors file to write.", dir_okay=False)],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="safetensors file to write.", dir_okay=False)
+    ],
     name: Annotated[Optional[str], typer.Option("--name", help="Weights name (default: file name).")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -499,13 +530,16 @@ def weights_install(
     target = install_weights(path)
     sys.stdout.write(f"{target}\n")
 
+
 # ---- radn eval -----------------------------------------------------------------------------------
 
 
 @app.command("eval")
 @handle_errors
 def eval_command(
-    database: Annotated[Path, typer.Argument(help="Folder of a human-rated database (or a ref,dist,mos CSV).")],
+    database: Annotated[
+        Path, typer.Argument(help="Folder of a human-rated database (or a ref,dist,mos CSV).")
+    ],
     *,
     layout: Annotated[
         str, typer.Option("--layout", help="auto, tid2013, kadid10k, pipal, live, csiq or csv.")
@@ -514,8 +548,8 @@ def eval_command(
         str, typer.Option("--metric", help="Comma-separated: radn, psnr, ssim, ms-ssim.")
     ] = "radn,psnr,ssim,ms-ssim",
     plot: Annotated[
-        Optional[Path], typer.Option("--plot", help="Scatter plot PNG (several metrics: name_<metric>.png).",
-                                     dir_okay=False)
+        Optional[Path],
+        typer.Option("--plot", help="Scatter plot PNG (several metrics: name_<metric>.png).", dir_okay=False),
     ] = None,
     scores: Annotated[
         Optional[Path], typer.Option("--scores", help="Per-pair predictions as CSV.", dir_okay=False)
@@ -542,14 +576,22 @@ def eval_command(
     if unknown or not metrics:
         raise UsageError(f"--metric takes {', '.join(METRICS)}; got {metric!r}")
     _check_outputs(plot, scores)
-    db = load_database(database, None if layout == "auto" else layout,
-                       **({"higher_is_better": False} if lower_is_better else {}))
+    db = load_database(
+        database,
+        None if layout == "auto" else layout,
+        **({"higher_is_better": False} if lower_is_better else {}),
+    )
     scorer = _make_scorer(weights, device, precision, batch_size) if "radn" in metrics else None
     _note(f"radn: {db.name}: {len(db.pairs)} pairs, human scores {db.scale}")
     progress = _progress_bar(len(db.pairs), "evaluating")
     try:
-        result = evaluate(db, metrics, scorer=scorer, on_pair=lambda done, total: progress and progress.advance(),
-                          on_error=lambda message: _error(message, False))
+        result = evaluate(
+            db,
+            metrics,
+            scorer=scorer,
+            on_pair=lambda done, total: progress and progress.advance(),
+            on_error=lambda message: _error(message, False),
+        )
     finally:
         if progress:
             progress.stop()
@@ -560,11 +602,20 @@ def eval_command(
     if plot is not None:
         _write_eval_plots(plot, result, scorer)
     document = {
-        "database": {"name": db.name, "root": str(db.root), "pairs": len(db.pairs), "scale": db.scale,
-                     "higher_is_better": db.higher_is_better},
-        "model": None if scorer is None else {"weights": scorer.info.weights_id, "precision": scorer.precision},
+        "database": {
+            "name": db.name,
+            "root": str(db.root),
+            "pairs": len(db.pairs),
+            "scale": db.scale,
+            "higher_is_better": db.higher_is_better,
+        },
+        "model": None
+        if scorer is None
+        else {"weights": scorer.info.weights_id, "precision": scorer.precision},
         "failed": len(result.errors),
-        "skipped": {name: {"pairs": count, "reason": reason} for name, (count, reason) in result.skipped.items()},
+        "skipped": {
+            name: {"pairs": count, "reason": reason} for name, (count, reason) in result.skipped.items()
+        },
         "metrics": result.reports,
     }
     if json_out:
@@ -579,8 +630,9 @@ class _Bar:
     def __init__(self, total: int, label: str) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                            console=stderr)
+        self.bar = Progress(
+            TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=stderr
+        )
         self.task = self.bar.add_task(label, total=total)
         self.bar.start()
 
@@ -605,7 +657,10 @@ def _print_eval_table(result) -> None:
         lines.append("")
         lines.append("srocc by type\t" + "\t".join(result.reports))
         for t in types:
-            cells = [f"{r['per_type'][t]['srocc']:.4f}" if t in r["per_type"] else "-" for r in result.reports.values()]
+            cells = [
+                f"{r['per_type'][t]['srocc']:.4f}" if t in r["per_type"] else "-"
+                for r in result.reports.values()
+            ]
             lines.append(f"{t}\t" + "\t".join(cells))
     sys.stdout.write("\n".join(lines) + "\n")
 
@@ -617,8 +672,15 @@ def _write_eval_scores(path: Path, result) -> None:
         writer = csv.writer(handle)
         writer.writerow(["ref", "dist", "mos", "type", *result.metrics])
         for i, pair in enumerate(result.database.pairs):
-            writer.writerow([pair.ref, pair.dist, repr(pair.mos), pair.dist_type,
-                             *(repr(float(result.predictions[m][i])) for m in result.metrics)])
+            writer.writerow(
+                [
+                    pair.ref,
+                    pair.dist,
+                    repr(pair.mos),
+                    pair.dist_type,
+                    *(repr(float(result.predictions[m][i])) for m in result.metrics),
+                ]
+            )
     _note(f"radn: wrote {path}")
 
 
@@ -630,10 +692,17 @@ def _write_eval_plots(template: Path, result, scorer) -> None:
         out = template.with_name(f"{template.stem}_{name}{template.suffix}") if several else template
         report = result.reports[name]
         label = scorer.info.weights_id if name == "radn" and scorer is not None else name
-        scatter_plot(result.predictions[name], result.human, out,
-                     title=f"{result.database.name}: {name} (SROCC {report['srocc']:.3f}, PLCC {report['plcc_logistic']:.3f})",
-                     xlabel=label, ylabel=result.database.scale, fit_params=report["logistic_params"],
-                     types=[p.dist_type for p in result.database.pairs])
+        scatter_plot(
+            result.predictions[name],
+            result.human,
+            out,
+            title=f"{result.database.name}: {name} "
+            f"(SROCC {report['srocc']:.3f}, PLCC {report['plcc_logistic']:.3f})",
+            xlabel=label,
+            ylabel=result.database.scale,
+            fit_params=report["logistic_params"],
+            types=[p.dist_type for p in result.database.pairs],
+        )
         _note(f"radn: wrote {out}")
 
 
@@ -645,26 +714,40 @@ def _write_eval_plots(template: Path, result, scorer) -> None:
 def train(
     *,
     photos: Annotated[Optional[Path], typer.Option("--photos", help="Folder of clean photos.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (checkpoint, log, weights).")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Run folder (checkpoint, log, weights).")
+    ] = None,
     config: Annotated[
         Optional[Path], typer.Option("--config", help="Settings file (.json or .toml); flags override it.")
     ] = None,
     arch: Annotated[Optional[str], typer.Option("--arch", help="radn or wresnet.")] = None,
-    no_deformable: Annotated[bool, typer.Option("--no-deformable", help="Ablation: no deformable step.")] = False,
-    no_attention: Annotated[bool, typer.Option("--no-attention", help="Ablation: no patch attention.")] = False,
-    pretrain_steps: Annotated[Optional[int], typer.Option("--pretrain-steps", min=0,
-                                                          help="Contrastive pretraining steps.")] = None,
+    no_deformable: Annotated[
+        bool, typer.Option("--no-deformable", help="Ablation: no deformable step.")
+    ] = False,
+    no_attention: Annotated[
+        bool, typer.Option("--no-attention", help="Ablation: no patch attention.")
+    ] = False,
+    pretrain_steps: Annotated[
+        Optional[int], typer.Option("--pretrain-steps", min=0, help="Contrastive pretraining steps.")
+    ] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", min=0, help="Regression steps.")] = None,
     photos_per_batch: Annotated[Optional[int], typer.Option("--photos-per-batch", min=1)] = None,
-    per_photo: Annotated[Optional[int], typer.Option("--per-photo", min=1, help="Distorted versions per photo.")] = None,
-    patches: Annotated[Optional[int], typer.Option("--patches", min=1, help="32x32 patches per image.")] = None,
+    per_photo: Annotated[
+        Optional[int], typer.Option("--per-photo", min=1, help="Distorted versions per photo.")
+    ] = None,
+    patches: Annotated[
+        Optional[int], typer.Option("--patches", min=1, help="32x32 patches per image.")
+    ] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", min=0.0)] = None,
     seed: Annotated[Optional[int], typer.Option("--seed")] = None,
-    max_minutes: Annotated[Optional[float], typer.Option("--max-minutes", min=0.0,
-                                                         help="Stop and export after this wall time.")] = None,
+    max_minutes: Annotated[
+        Optional[float], typer.Option("--max-minutes", min=0.0, help="Stop and export after this wall time.")
+    ] = None,
     init: Annotated[Optional[Path], typer.Option("--init", help="Weights to fine-tune from.")] = None,
-    db: Annotated[Optional[Path], typer.Option(
-        "--db", help="Human-rated database (any `radn eval` layout) for the regression stage.")] = None,
+    db: Annotated[
+        Optional[Path],
+        typer.Option("--db", help="Human-rated database (any `radn eval` layout) for the regression stage."),
+    ] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Name of the exported weights.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     device: DeviceOpt = "auto",
@@ -679,11 +762,24 @@ def train(
     from .train.loop import train as run_training
 
     flags = {
-        "photos": None if photos is None else str(photos), "out": None if out is None else str(out),
-        "arch": arch, "pretrain_steps": pretrain_steps, "steps": steps, "photos_per_batch": photos_per_batch,
-        "per_photo": per_photo, "patches": patches, "lr": lr, "seed": seed, "max_minutes": max_minutes,
-        "init": None if init is None else str(init), "db": None if db is None else str(db), "name": name, "precision": precision, "device": device,
-        "deformable": False if no_deformable else None, "attention": False if no_attention else None,
+        "photos": None if photos is None else str(photos),
+        "out": None if out is None else str(out),
+        "arch": arch,
+        "pretrain_steps": pretrain_steps,
+        "steps": steps,
+        "photos_per_batch": photos_per_batch,
+        "per_photo": per_photo,
+        "patches": patches,
+        "lr": lr,
+        "seed": seed,
+        "max_minutes": max_minutes,
+        "init": None if init is None else str(init),
+        "db": None if db is None else str(db),
+        "name": name,
+        "precision": precision,
+        "device": device,
+        "deformable": False if no_deformable else None,
+        "attention": False if no_attention else None,
     }
     flags = {k: v for k, v in flags.items() if v is not None}
     if config is not None:
@@ -701,23 +797,32 @@ def _show_training_event(event: dict) -> None:
     if kind == "step":
         if event["step"] % 10 and "val_srocc" not in event and event["step"] != event["total"]:
             return
-        line = (f"step {event['step']}/{event['total']} {event['stage']} loss {event['loss']:.4f} "
-                f"lr {event['lr']:.2e} {event['images_per_s']:.1f} img/s")
+        line = (
+            f"step {event['step']}/{event['total']} {event['stage']} loss {event['loss']:.4f} "
+            f"lr {event['lr']:.2e} {event['images_per_s']:.1f} img/s"
+        )
         if "val_srocc" in event:
             line += f" | held-out SROCC {event['val_srocc']:.4f} RMSE {event['val_rmse']:.4f}"
         _note(line)
     elif kind == "data":
-        _note(f"radn: {event['train_photos']} training photos, {event['val_photos']} held out "
-              f"({event['val_pairs']} validation pairs)")
+        _note(
+            f"radn: {event['train_photos']} training photos, {event['val_photos']} held out "
+            f"({event['val_pairs']} validation pairs)"
+        )
     elif kind == "note":
         _note(f"radn: {event['message']}")
     elif kind == "done":
-        _note(f"radn: done at step {event['step']}; best held-out SROCC {event['best_val_srocc']:.4f} "
-              f"at step {event['best_step']} ({event['seconds'] / 60:.1f} min)")
+        _note(
+            f"radn: done at step {event['step']}; best held-out SROCC {event['best_val_srocc']:.4f} "
+            f"at step {event['best_step']} ({event['seconds'] / 60:.1f} min)"
+        )
     else:
         _note(f"radn: {kind} at step {event.get('step')}")
 
 
-
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # outside a command (inside one, handle_errors deals with it)
+        sys.stderr.write("radn: interrupted\n")
+        sys.exit(int(ExitCode.INTERRUPTED))

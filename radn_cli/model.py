@@ -13,10 +13,9 @@ bounded-memory chunks and reuses the reference branch across distorted images.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
-
-import math
 
 import torch
 import torch.nn.functional as F
@@ -242,7 +241,7 @@ class RADN(nn.Module):
         return self.Nonlocal1(features) if self.config.attention else features
 
     def head(self, dist: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fused features -> per-patch (scores, weights), each shaped like the inputs without the last axis."""
+        """Fused features -> per-patch (scores, weights), shaped like the inputs minus the last axis."""
         fused = torch.cat((dist - ref, dist, ref), dim=-1)  # (..., 1536)
         scores = self.fc2_q(self.dropout(F.relu(self.fc1_q(fused)))).squeeze(-1)
         weights = F.relu(self.fc2_w(self.dropout(F.relu(self.fc1_w(fused))))).squeeze(-1) + 1e-6
@@ -256,7 +255,9 @@ class RADN(nn.Module):
     def forward(self, dist: torch.Tensor, ref: torch.Tensor) -> RADNOutput:
         """dist, ref: (B, N, 3, 32, 32) patches at the same positions -> RADNOutput with (B,) scores."""
         if dist.shape != ref.shape or dist.dim() != 5:
-            raise ValueError(f"expected two (B, N, 3, 32, 32) tensors, got {tuple(dist.shape)} and {tuple(ref.shape)}")
+            raise ValueError(
+                f"expected two (B, N, 3, 32, 32) tensors, got {tuple(dist.shape)} and {tuple(ref.shape)}"
+            )
         out = self.forward_shared_reference(dist.unsqueeze(1), ref)
         return RADNOutput(*(t.squeeze(1) for t in out))
 
@@ -266,12 +267,16 @@ class RADN(nn.Module):
         The reference branch runs once per reference; scores come out as (B, K).
         """
         if dist.dim() != 6 or ref.dim() != 5 or dist.shape[:1] + dist.shape[2:] != ref.shape:
-            raise ValueError(f"expected (B, K, N, 3, 32, 32) and (B, N, 3, 32, 32), got {tuple(dist.shape)} "
-                             f"and {tuple(ref.shape)}")
+            raise ValueError(
+                f"expected (B, K, N, 3, 32, 32) and (B, N, 3, 32, 32), got {tuple(dist.shape)} "
+                f"and {tuple(ref.shape)}"
+            )
         batch, k, n = dist.shape[:3]
         ref_features, offsets = self.encode_reference(ref.flatten(0, 1))  # (B*N, 512), (B*N, 18, 8, 8)
         if offsets is not None:
-            offsets = offsets.unflatten(0, (batch, 1, n)).expand(batch, k, n, *offsets.shape[1:]).flatten(0, 2)
+            offsets = (
+                offsets.unflatten(0, (batch, 1, n)).expand(batch, k, n, *offsets.shape[1:]).flatten(0, 2)
+            )
         dist_features = self.encode_distorted(dist.flatten(0, 2), offsets)  # (B*K*N, 512)
         ref_features = self.attend_reference(ref_features.unflatten(0, (batch, n)))  # (B, N, 512)
         dist_features = self.attend_distorted(dist_features.unflatten(0, (batch * k, n)))  # (B*K, N, 512)

@@ -37,7 +37,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         if not torch.cuda.is_available():
             raise DeviceError(f"device {name!r} requested but CUDA is not available here")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+            raise DeviceError(
+                f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
+            )
     elif device.type != "cpu":
         raise DeviceError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
     return device

@@ -139,7 +139,9 @@ def read_info(path: str | Path) -> WeightsInfo:
         with safe_open(str(path), framework="pt") as handle:
             metadata = dict(handle.metadata() or {})
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise WeightsError(f"not a readable safetensors file (truncated or corrupt?): {_first_line(exc)}", path) from exc
+        raise WeightsError(
+            f"not a readable safetensors file (truncated or corrupt?): {_first_line(exc)}", path
+        ) from exc
     if metadata.get("format") != FORMAT:
         raise WeightsError(
             "not radn weights (no radn metadata); convert a reference checkpoint with `radn weights convert`",
@@ -150,7 +152,8 @@ def read_info(path: str | Path) -> WeightsInfo:
         raise WeightsError(f"weights metadata lacks {', '.join(missing)}", path)
     if metadata["format_version"] != FORMAT_VERSION:
         raise WeightsError(
-            f"weights format version {metadata['format_version']} is not supported (this radn reads {FORMAT_VERSION})",
+            f"weights format version {metadata['format_version']} is not supported "
+            f"(this radn reads {FORMAT_VERSION})",
             path,
         )
     try:
@@ -173,9 +176,13 @@ def load_weights(path: str | Path, *, verify: bool = True) -> LoadedWeights:
         with safe_open(str(info.path), framework="pt") as handle:
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise WeightsError(f"cannot read tensors (truncated or corrupt?): {_first_line(exc)}", info.path) from exc
+        raise WeightsError(
+            f"cannot read tensors (truncated or corrupt?): {_first_line(exc)}", info.path
+        ) from exc
     if verify and tensors_sha256(tensors) != info.sha256:
-        raise WeightsError("sha256 of the tensors does not match the metadata: the file is corrupt or altered", info.path)
+        raise WeightsError(
+            "sha256 of the tensors does not match the metadata: the file is corrupt or altered", info.path
+        )
     with torch.device("meta"):  # no random initialisation, no second copy of the weights
         model = RADN(info.config)
     load_state_dict_checked(model, tensors, info.path, assign=True)
@@ -291,7 +298,9 @@ def convert_checkpoint(
     try:
         obj = torch.load(src, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types here (UnpicklingError, RuntimeError, EOFError, ...)
-        raise WeightsError(f"cannot load checkpoint safely (weights_only=True): {_first_line(exc)}", src) from exc
+        raise WeightsError(
+            f"cannot load checkpoint safely (weights_only=True): {_first_line(exc)}", src
+        ) from exc
     tensors = clean_state_dict(obj, src)
     config = detect_config(tensors, src)
     model = RADN(config)

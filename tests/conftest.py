@@ -1,5 +1,3 @@
-import os
-
 import pytest
 import torch
 
@@ -34,7 +32,11 @@ def weights_file(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("weights") / "seeded.safetensors"
     save_weights(
-        seeded_model(), path, name="test-seeded", training_data="none: seeded random weights for tests",
-        score_scale="arbitrary", metrics={"note": "untrained"},
+        seeded_model(),
+        path,
+        name="test-seeded",
+        training_data="none: seeded random weights for tests",
+        score_scale="arbitrary",
+        metrics={"note": "untrained"},
     )
     return path

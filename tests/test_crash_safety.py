@@ -1,4 +1,4 @@
-"""`radn batch` killed at random moments (SIGKILL, SIGINT) and resumed: every pair exactly once, same scores."""
+"""`radn batch` killed at random moments (SIGKILL, SIGINT), then resumed: every pair once, same scores."""
 
 import csv
 import os
@@ -30,8 +30,21 @@ def _make_pairs(root, n):
 
 def _batch(pairs, out, weights, *extra):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "radn_cli", "batch", "--pairs", str(pairs), "-o", str(out), "--weights",
-           str(weights), "--device", "cpu", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "radn_cli",
+        "batch",
+        "--pairs",
+        str(pairs),
+        "-o",
+        str(out),
+        "--weights",
+        str(weights),
+        "--device",
+        "cpu",
+        *extra,
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
 
 
@@ -55,8 +68,8 @@ def _check_against_uninterrupted(tmp_path, weights_file, n, kills):
         sig = signal.SIGKILL if attempt % 2 == 0 else signal.SIGINT
         proc.send_signal(sig)
         code = proc.wait(timeout=120)
-        if sig == signal.SIGINT and code not in (0, 1):
-            assert code == 130, proc.stderr.read()
+        if sig == signal.SIGINT:  # 0/1: it had finished; 130: interrupted cleanly
+            assert code in (0, 1, 130), (code, proc.stderr.read())
     final = _batch(pairs, out, weights_file, "--resume")
     assert final.wait(timeout=600) == 1
     rows = _rows(out)

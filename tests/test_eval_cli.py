@@ -32,10 +32,24 @@ def tid_dir(tmp_path_factory):
 
 def test_eval_reports_every_metric(tid_dir, weights_file, tmp_path):
     plot, scores = tmp_path / "scatter.png", tmp_path / "scores.csv"
-    result = CliRunner().invoke(app, [
-        "eval", str(tid_dir), "--weights", str(weights_file), "--json", "--plot", str(plot),
-        "--scores", str(scores), "--metric", "radn,psnr,ssim,ms-ssim", "--device", "cpu",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            str(tid_dir),
+            "--weights",
+            str(weights_file),
+            "--json",
+            "--plot",
+            str(plot),
+            "--scores",
+            str(scores),
+            "--metric",
+            "radn,psnr,ssim,ms-ssim",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["database"]["name"] == "tid2013" and report["database"]["pairs"] == 6
@@ -48,11 +62,22 @@ def test_eval_reports_every_metric(tid_dir, weights_file, tmp_path):
         assert (tmp_path / f"scatter_{name}.png").is_file()
     with open(scores, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 6 and set(rows[0]) == {"ref", "dist", "mos", "type", "radn", "psnr", "ssim", "ms-ssim"}
+    assert len(rows) == 6 and set(rows[0]) == {
+        "ref",
+        "dist",
+        "mos",
+        "type",
+        "radn",
+        "psnr",
+        "ssim",
+        "ms-ssim",
+    }
 
 
 def test_eval_plain_table(tid_dir, weights_file):
-    result = CliRunner().invoke(app, ["eval", str(tid_dir), "--weights", str(weights_file), "--metric", "psnr"])
+    result = CliRunner().invoke(
+        app, ["eval", str(tid_dir), "--weights", str(weights_file), "--metric", "psnr"]
+    )
     assert result.exit_code == 0, result.output
     header, psnr = result.stdout.splitlines()[:2]
     assert header.split("\t") == ["metric", "n", "srocc", "krcc", "plcc", "plcc_logistic", "rmse_logistic"]

@@ -35,8 +35,11 @@ def _run(model, case, dtype):
 
 @pytest.fixture(scope="module")
 def models():
-    return {(arch, name): seeded_model(config).to(dtype) for arch, config in CONFIGS.items()
-            for name, dtype in DTYPES.items()}
+    return {
+        (arch, name): seeded_model(config).to(dtype)
+        for arch, config in CONFIGS.items()
+        for name, dtype in DTYPES.items()
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['arch']}-{c['dtype']}-{c['name']}")
@@ -54,12 +57,16 @@ def test_golden_cases_separate_identical_from_distorted():
     assert gap > 100 * TOLERANCE["float64"], "the golden test would not see a distortion"
 
 
-@pytest.mark.parametrize("layer", ["conv7.weight", "deform.weight", "Nonlocal1.W.weight", "conv_offset.weight"])
+@pytest.mark.parametrize(
+    "layer", ["conv7.weight", "deform.weight", "Nonlocal1.W.weight", "conv_offset.weight"]
+)
 def test_a_changed_layer_fails_the_comparison(layer):
     model = seeded_model()
     with torch.no_grad():
         model.get_parameter(layer).mul_(1.01)
-    case = next(c for c in CASES if c["arch"] == "RADN" and c["dtype"] == "float64" and c["name"] == "a_jpeg23")
+    case = next(
+        c for c in CASES if c["arch"] == "RADN" and c["dtype"] == "float64" and c["name"] == "a_jpeg23"
+    )
     out = _run(model, case, torch.float64)
     worst = np.abs(out.patch_scores[0].numpy() - np.asarray(case["patch_scores"])).max()
     assert worst > 10 * TOLERANCE["float64"]

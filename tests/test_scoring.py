@@ -29,7 +29,9 @@ def test_scorer_equals_model_forward(weights_file, images):
     assert result.grid == grid == (3, 4) and result.patches == 12
     assert (result.width, result.height) == (140, 100)
     assert result.score == pytest.approx(float(expected.score), abs=1e-5)
-    torch.testing.assert_close(result.patch_weights.flatten(), expected.patch_weights[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        result.patch_weights.flatten(), expected.patch_weights[0], rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("config", [RADNConfig(), RADNConfig.wresnet()])
@@ -38,7 +40,9 @@ def test_score_does_not_depend_on_batch_size(tmp_path, images, config):
 
     path = save_weights(seeded_model(config), tmp_path / "w.safetensors", name="w").path
     ref, dist = images
-    scores = {bs: Scorer(load_weights(path), device="cpu", batch_size=bs).score_pair(ref, dist) for bs in (1, 5, 12)}
+    scores = {
+        bs: Scorer(load_weights(path), device="cpu", batch_size=bs).score_pair(ref, dist) for bs in (1, 5, 12)
+    }
     for result in scores.values():
         assert result.score == pytest.approx(scores[12].score, abs=1e-5)
         torch.testing.assert_close(result.patch_scores, scores[12].patch_scores, rtol=1e-5, atol=1e-5)

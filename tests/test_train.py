@@ -32,7 +32,9 @@ def test_categories_cover_every_type_once():
 def test_preference_probability():
     m = torch.tensor([3.0]), torch.tensor([0.3]), torch.tensor([3.0]), torch.tensor([0.4])
     assert float(preference_probability(*m)) == pytest.approx(0.5)
-    p = preference_probability(torch.tensor([4.0]), torch.tensor([0.3]), torch.tensor([3.0]), torch.tensor([0.4]))
+    p = preference_probability(
+        torch.tensor([4.0]), torch.tensor([0.3]), torch.tensor([3.0]), torch.tensor([0.4])
+    )
     assert float(p) == pytest.approx(0.97725, abs=1e-4)  # Phi(1 / 0.5) = Phi(2)
 
 
@@ -60,22 +62,47 @@ def test_split_is_by_photo_and_deterministic(photo_dir):
 def test_batches_share_patch_positions(photo_dir):
     bank = PhotoBank(find_photos(photo_dir), 64)
     g = torch.Generator().manual_seed(0)
-    batch = make_batch(bank, g, photos=2, per_photo=3, patches=5, crop=64, contrastive=True, device=torch.device("cpu"))
+    batch = make_batch(
+        bank, g, photos=2, per_photo=3, patches=5, crop=64, contrastive=True, device=torch.device("cpu")
+    )
     assert batch.ref.shape == (2, 5, 3, 32, 32) and batch.dist.shape == (2, 3, 5, 3, 32, 32)
     assert batch.mean.shape == batch.sd.shape == (2, 3)
     for p in range(2):  # contrastive: all versions of a photo come from one category
         types = {int(t) for t in batch.cells[p, :, 0]}
         assert any(types <= set(c) for c in CATEGORIES.values())
-    again = make_batch(bank, torch.Generator().manual_seed(0), photos=2, per_photo=3, patches=5, crop=64,
-                       contrastive=True, device=torch.device("cpu"))
+    again = make_batch(
+        bank,
+        torch.Generator().manual_seed(0),
+        photos=2,
+        per_photo=3,
+        patches=5,
+        crop=64,
+        contrastive=True,
+        device=torch.device("cpu"),
+    )
     assert torch.equal(batch.dist, again.dist)
 
 
 def _config(photo_dir, out, **kw):
-    settings = dict(photos=str(photo_dir), out=str(out), arch="wresnet", deformable=False, attention=False,
-                    pretrain_steps=2, steps=2, photos_per_batch=1, per_photo=2, patches=2, crop=64,
-                    val_fraction=0.34, val_photos=2, val_per_photo=2, val_crop=64, val_every=2,
-                    checkpoint_every=1)
+    settings = dict(
+        photos=str(photo_dir),
+        out=str(out),
+        arch="wresnet",
+        deformable=False,
+        attention=False,
+        pretrain_steps=2,
+        steps=2,
+        photos_per_batch=1,
+        per_photo=2,
+        patches=2,
+        crop=64,
+        val_fraction=0.34,
+        val_photos=2,
+        val_per_photo=2,
+        val_crop=64,
+        val_every=2,
+        checkpoint_every=1,
+    )
     settings.update(kw)
     return TrainConfig(**settings)
 
@@ -119,8 +146,10 @@ def test_fine_tuning_on_a_rated_database(photo_dir, tmp_path):
         rows.append(f"p{i}.png,p{i + 3}.png,{1.5 + i}")
     (photo_dir / "labels.csv").write_text("\n".join(rows) + "\n")
     events = []
-    best = train(_config(photo_dir, tmp_path / "db", pretrain_steps=0, db=str(photo_dir / "labels.csv")),
-                 on_event=events.append)
+    best = train(
+        _config(photo_dir, tmp_path / "db", pretrain_steps=0, db=str(photo_dir / "labels.csv")),
+        on_event=events.append,
+    )
     assert events[0]["rated_pairs"] == 3
     assert "labels.csv" in load_weights(best).info.metadata["training_data"]
 

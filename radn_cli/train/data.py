@@ -25,15 +25,20 @@ def find_photos(root: str | Path) -> list[Path]:
     """Every image under root, sorted; hidden files skipped."""
     root = Path(root)
     photos = [
-        p for p in root.rglob("*")
-        if p.suffix.lower() in SUPPORTED_SUFFIXES and p.is_file() and not any(
-            part.startswith(".") for part in p.relative_to(root).parts)
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in SUPPORTED_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
     ]
     return sorted(photos)
 
 
-def split_photos(photos: list[Path], val_fraction: float = 0.1, seed: int = 0) -> tuple[list[Path], list[Path]]:
+def split_photos(
+    photos: list[Path], val_fraction: float = 0.1, seed: int = 0
+) -> tuple[list[Path], list[Path]]:
     """Split by photo, deterministically (a hash of seed and file name), at least one photo held out."""
+
     def key(p: Path) -> str:
         return hashlib.sha256(f"{seed}:{p.name}".encode()).hexdigest()
 
@@ -165,8 +170,13 @@ class RatedPairs:
             dists.append(cut[1:])
             means.append([self.sign * pair.mos])
         mean = torch.tensor(means, device=device)
-        return Batch(ref=torch.stack(refs), dist=torch.stack(dists), mean=mean, sd=torch.ones_like(mean),
-                     cells=torch.zeros(pairs, 1, 2, dtype=torch.long))
+        return Batch(
+            ref=torch.stack(refs),
+            dist=torch.stack(dists),
+            mean=mean,
+            sd=torch.ones_like(mean),
+            cells=torch.zeros(pairs, 1, 2, dtype=torch.long),
+        )
 
 
 @dataclass
@@ -192,7 +202,9 @@ def make_validation_set(
         ref = photo[:, top : top + size, left : left + size].to(device).float().div_(255)
         chosen = _choose_cells(per_photo, False, g)
         versions = [
-            distort(ref[None], t, lv, generator=torch.Generator(device=device).manual_seed(seed + 31 * index + i))[0]
+            distort(
+                ref[None], t, lv, generator=torch.Generator(device=device).manual_seed(seed + 31 * index + i)
+            )[0]
             for i, (t, lv) in enumerate(chosen)
         ]
         refs.append(ref)

@@ -26,7 +26,15 @@ from ..model import RADN, RADNConfig
 from ..scoring import check_precision, resolve_device
 from ..tiling import tile
 from ..weights import load_weights, save_weights
-from .data import PhotoBank, RatedPairs, ValidationSet, find_photos, make_batch, make_validation_set, split_photos
+from .data import (
+    PhotoBank,
+    RatedPairs,
+    ValidationSet,
+    find_photos,
+    make_batch,
+    make_validation_set,
+    split_photos,
+)
 from .labels import SCORE_SCALE, preference_probability
 
 CHECKPOINT = "last.ckpt"
@@ -190,16 +198,27 @@ def train(
     train_photos, val_photos = split_photos(photos, config.val_fraction, config.seed)
     bank = PhotoBank(train_photos, config.crop)
     val = make_validation_set(
-        PhotoBank(val_photos, config.val_crop), photos=config.val_photos, per_photo=config.val_per_photo,
-        crop=config.val_crop, seed=config.seed, device=device,
+        PhotoBank(val_photos, config.val_crop),
+        photos=config.val_photos,
+        per_photo=config.val_per_photo,
+        crop=config.val_crop,
+        seed=config.seed,
+        device=device,
     )
     rated = None
     if config.db:
         from ..evaluation.databases import load_database
 
         rated = RatedPairs(load_database(Path(config.db)))
-    emit({"event": "data", "train_photos": len(train_photos), "val_photos": len(val_photos),
-          "val_pairs": int(val.mean.numel()), "rated_pairs": len(rated) if rated else 0})
+    emit(
+        {
+            "event": "data",
+            "train_photos": len(train_photos),
+            "val_photos": len(val_photos),
+            "val_pairs": int(val.mean.numel()),
+            "rated_pairs": len(rated) if rated else 0,
+        }
+    )
 
     model = RADN(config.model_config)
     if config.init:
@@ -243,8 +262,16 @@ def train(
         if rated is not None and not contrastive:
             batch = rated.batch(g, pairs=images, patches=config.patches, device=device)
         else:
-            batch = make_batch(bank, g, photos=config.photos_per_batch, per_photo=config.per_photo,
-                               patches=config.patches, crop=config.crop, contrastive=contrastive, device=device)
+            batch = make_batch(
+                bank,
+                g,
+                photos=config.photos_per_batch,
+                per_photo=config.per_photo,
+                patches=config.patches,
+                crop=config.crop,
+                contrastive=contrastive,
+                device=device,
+            )
         data_seconds = time.perf_counter() - tick
         loss = batch_loss(model, batch, contrastive, autocast)
         if not torch.isfinite(loss):
@@ -257,10 +284,16 @@ def train(
         scheduler.step()
         state.step += 1
         seconds = time.perf_counter() - tick
-        event = {"event": "step", "step": state.step, "total": total,
-                 "stage": "contrastive" if contrastive else "regression", "loss": float(loss.detach()),
-                 "lr": scheduler.get_last_lr()[0], "images_per_s": images / seconds,
-                 "data_fraction": data_seconds / seconds}
+        event = {
+            "event": "step",
+            "step": state.step,
+            "total": total,
+            "stage": "contrastive" if contrastive else "regression",
+            "loss": float(loss.detach()),
+            "lr": scheduler.get_last_lr()[0],
+            "images_per_s": images / seconds,
+            "data_fraction": data_seconds / seconds,
+        }
         if state.step % config.val_every == 0 or state.step == total:
             event.update(validate(model, val, autocast))
             if event["val_srocc"] > state.best_srocc:
@@ -280,11 +313,24 @@ def train(
         _export(model, out / BEST, config, state, device, final)
     _export(model, out / LAST, config, state, device, final)
     if rated is not None:
-        emit({"event": "note", "step": state.step,
-              "message": f"scores are on the scale of {rated.database.name}: {rated.database.scale}"})
+        emit(
+            {
+                "event": "note",
+                "step": state.step,
+                "message": f"scores are on the scale of {rated.database.name}: {rated.database.scale}",
+            }
+        )
     _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config)
-    emit({"event": "done", "step": state.step, "best_step": state.best_step, "best_val_srocc": state.best_srocc,
-          "seconds": state.seconds, **final})
+    emit(
+        {
+            "event": "done",
+            "step": state.step,
+            "best_step": state.best_step,
+            "best_val_srocc": state.best_srocc,
+            "seconds": state.seconds,
+            **final,
+        }
+    )
     return out / BEST
 
 
@@ -293,30 +339,52 @@ def _comparable(config: TrainConfig) -> dict:
     return {k: v for k, v in asdict(config).items() if k not in ("max_minutes", "device", "out")}
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, g, state: TrainState, config: TrainConfig) -> None:
+def _save_checkpoint(
+    path: Path, model, optimizer, scheduler, g, state: TrainState, config: TrainConfig
+) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "generator": g.get_state(), "torch_rng": torch.get_rng_state(), "state": asdict(state),
-        "config": _comparable(config),
-        **({"cuda_rng": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {}),
-    }, tmp)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "generator": g.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "state": asdict(state),
+            "config": _comparable(config),
+            **({"cuda_rng": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {}),
+        },
+        tmp,
+    )
     tmp.replace(path)
 
 
 def _export(model: RADN, path: Path, config: TrainConfig, state: TrainState, device, metrics: dict) -> None:
     recipe = {k: v for k, v in asdict(config).items() if k not in ("out", "photos", "init", "db")}
-    training_data = (f"synthetic: KADID-10k's 25 distortions x 5 levels applied to clean photos "
-                     f"({Path(config.photos).name}); targets: KADID-10k mean DMOS per (type, level)")
+    training_data = (
+        f"synthetic: KADID-10k's 25 distortions x 5 levels applied to clean photos "
+        f"({Path(config.photos).name}); targets: KADID-10k mean DMOS per (type, level)"
+    )
     scale = SCORE_SCALE
     if config.db:
         training_data += f"; regression on the human-rated database at {Path(config.db).name}"
         scale = f"the human scores of the database {Path(config.db).name}, oriented higher is better"
     save_weights(
-        model, path, name=config.name, dtype=torch.float32, training_data=training_data,
-        score_scale=scale, score_direction="higher_is_better",
-        metrics={"held_out_synthetic": {k: metrics[k] for k in ("val_srocc", "val_rmse") if k in metrics},
-                 "step": state.step},
-        extra={"recipe": json.dumps(recipe, sort_keys=True), "device": str(device),
-               "training_seconds": f"{state.seconds:.0f}", "steps": str(state.step)},
+        model,
+        path,
+        name=config.name,
+        dtype=torch.float32,
+        training_data=training_data,
+        score_scale=scale,
+        score_direction="higher_is_better",
+        metrics={
+            "held_out_synthetic": {k: metrics[k] for k in ("val_srocc", "val_rmse") if k in metrics},
+            "step": state.step,
+        },
+        extra={
+            "recipe": json.dumps(recipe, sort_keys=True),
+            "device": str(device),
+            "training_seconds": f"{state.seconds:.0f}",
+            "steps": str(state.step),
+        },
     )
