@@ -1,7 +1,7 @@
 """Scoring many pairs into a crash-safe CSV: decoding ahead in threads, one reference encoding per reference.
 
 A bad pair gets its error in its row and the run goes on. Ctrl-C stops after the row in flight; every
-finished row is on disk. Prints nothing itself: progress goes to the Rich console it is given.
+finished row is on disk. Prints nothing itself: progress is reported through ``on_start`` and ``on_row``.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def run_batch(
     resume: bool = False,
     overwrite: bool = False,
     workers: int = 2,
-    progress=None,
+    on_start: Callable[[int], None] | None = None,
+    on_row: Callable[[], None] | None = None,
     on_error: Callable[[str], None] | None = None,
 ) -> BatchSummary:
     summary = BatchSummary()
@@ -84,7 +85,8 @@ def run_batch(
                 summary.skipped += 1
             else:
                 todo.append(pair)
-        bar = _progress(progress, len(todo))
+        if on_start:
+            on_start(len(todo))
         reference: tuple[Path, ReferenceEncoding] | None = None
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -116,32 +118,11 @@ def run_batch(
                         if on_error:
                             on_error(message)
                     writer.write(row)
-                    if bar is not None:
-                        bar[0].advance(bar[1])
+                    if on_row:
+                        on_row()
         except KeyboardInterrupt:
             summary.interrupted = True
-        finally:
-            if bar is not None:
-                bar[0].stop()
     return summary
-
-
-def _progress(console, total: int):
-    if console is None or total == 0:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("scoring"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-    task = bar.add_task("scoring", total=total)
-    bar.start()
-    return bar, task
 
 
 def _first_line(exc: BaseException) -> str:

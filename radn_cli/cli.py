@@ -417,16 +417,23 @@ def batch(
     _report_unmatched(pairing)
     scorer = _make_scorer(weights, device, precision, batch_size)
     started = time.perf_counter()
-    summary = run_batch(
-        scorer,
-        pairing.pairs,
-        output,
-        resume=resume,
-        overwrite=overwrite,
-        workers=workers,
-        progress=stderr if stderr.is_terminal else None,
-        on_error=lambda message: _error(message, False),
-    )
+    bars: list[_Bar | None] = []
+    try:
+        summary = run_batch(
+            scorer,
+            pairing.pairs,
+            output,
+            resume=resume,
+            overwrite=overwrite,
+            workers=workers,
+            on_start=lambda total: bars.append(_progress_bar(total, "scoring")),
+            on_row=lambda: bars[-1] and bars[-1].advance(),
+            on_error=lambda message: _error(message, False),
+        )
+    finally:
+        for bar in bars:
+            if bar is not None:
+                bar.stop()
     elapsed = time.perf_counter() - started
     _note(
         f"radn: {summary.scored} scored, {summary.failed} failed, {summary.skipped} already done"
