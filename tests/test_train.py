@@ -172,3 +172,20 @@ def test_train_command(photo_dir, tmp_path):
     assert json.loads((out / "config.json").read_text())["seed"] == 3
     missing = CliRunner().invoke(app, ["train", "--steps", "1"])
     assert missing.exit_code == 2
+
+
+def test_initialisation_keeps_activations_order_one():
+    from radn_cli.model import RADN
+    from radn_cli.train.loop import OFFSET_LR_FACTOR, init_weights, parameter_groups
+
+    model = RADN()
+    init_weights(model)
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        trunk = model.trunk(x)
+        features, offsets = model.encode_reference(x)
+    assert 0.05 < float(trunk.pow(2).mean().sqrt()) < 5
+    assert float(offsets.abs().max()) == 0  # starts as a plain convolution
+    groups = parameter_groups(model, 1e-4)
+    assert groups[1]["lr"] == pytest.approx(1e-4 * OFFSET_LR_FACTOR)
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))

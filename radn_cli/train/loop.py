@@ -115,12 +115,17 @@ class TrainState:
 
 
 def init_weights(model: RADN) -> None:
-    """Signal-preserving start: Kaiming-normal convs, zero offsets (a plain conv at first), a head
-    that starts near the middle of the DMOS scale with all patches weighted alike."""
+    """Signal-preserving start: Kaiming-normal convs with the last conv of each residual branch scaled
+    down (each block starts close to its identity path, so activations stay O(1) through the trunk),
+    zero offsets (a plain conv at first), and heads that start near the middle of the DMOS scale with
+    all patches weighted alike."""
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Conv2d) and not name.startswith("Nonlocal"):
             torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
             torch.nn.init.zeros_(module.bias)
+    with torch.no_grad():
+        for last in (4, 8, 12, 16, 20):
+            getattr(model, f"conv{last}").weight.mul_(0.2)
     if model.config.deformable:
         torch.nn.init.zeros_(model.conv_offset.weight)
         torch.nn.init.zeros_(model.conv_offset.bias)
@@ -129,6 +134,18 @@ def init_weights(model: RADN) -> None:
             torch.nn.init.zeros_(layer.bias)
     torch.nn.init.constant_(model.fc2_q.bias, 3.0)
     torch.nn.init.constant_(model.fc2_w.bias, 1.0)
+
+
+OFFSET_LR_FACTOR = 0.1  # the offset branch learns slower, as usual for deformable convolutions
+
+
+def parameter_groups(model: RADN, lr: float) -> list[dict]:
+    offsets = [p for n, p in model.named_parameters() if n.startswith("conv_offset.")]
+    others = [p for n, p in model.named_parameters() if not n.startswith("conv_offset.")]
+    groups = [{"params": others, "lr": lr}]
+    if offsets:
+        groups.append({"params": offsets, "lr": lr * OFFSET_LR_FACTOR})
+    return groups
 
 
 def srocc(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -226,7 +243,7 @@ def train(
     else:
         init_weights(model)
     model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(parameter_groups(model, config.lr), lr=config.lr)
     total = config.pretrain_steps + config.steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, total))
     state = TrainState()
