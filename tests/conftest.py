@@ -5,11 +5,17 @@ torch.set_num_threads(1)  # small test images: one thread is faster and steadier
 
 
 @pytest.fixture(autouse=True)
-def _isolated_user_dir(tmp_path_factory, monkeypatch):
-    """No test touches the real user data dir or picks up the user's RADN_WEIGHTS."""
+def _isolated_user_dir(request, tmp_path_factory, monkeypatch):
+    """No test touches the real user data dir or picks up the user's RADN_WEIGHTS, and only tests
+    marked `shipped` see the weights shipped in the package."""
     monkeypatch.setenv("RADN_DATA_DIR", str(tmp_path_factory.mktemp("radn_data")))
     monkeypatch.delenv("RADN_WEIGHTS", raising=False)
     monkeypatch.delenv("RADN_VERBOSE", raising=False)
+    if request.node.get_closest_marker("shipped") is None:
+        import radn_cli.weights
+
+        hidden = tmp_path_factory.mktemp("no_shipped") / "default.safetensors"
+        monkeypatch.setattr(radn_cli.weights, "shipped_weights_path", lambda: hidden)
     yield
 
 
