@@ -27,9 +27,21 @@ def test_shipped_weights_are_the_default_and_intact():
 
 def test_readme_example_scores_with_the_shipped_weights():
     out = subprocess.run(
-        [sys.executable, "-m", "radn_cli", "score", str(EXAMPLES / "ref.png"), str(EXAMPLES / "dist.png"),
-         "--json", "--device", "cpu"],
-        capture_output=True, text=True, timeout=300, check=True,
+        [
+            sys.executable,
+            "-m",
+            "radn_cli",
+            "score",
+            str(EXAMPLES / "ref.png"),
+            str(EXAMPLES / "dist.png"),
+            "--json",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     document = json.loads(out.stdout)
     score = document["results"][0]["score"]
