@@ -1,5 +1,12 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+# ../shared beside the checkout (the project's read-only data); tests that need it skip without it
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 torch.set_num_threads(1)  # small test images: one thread is faster and steadier
 
@@ -46,3 +53,19 @@ def weights_file(tmp_path_factory):
         metrics={"note": "untrained"},
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def tid2013_dev(tmp_path_factory) -> Path:
+    """The 480-pair TID2013 dev set rebuilt in its own layout by ../shared's make_tid2013.py."""
+    source = SHARED_DATA / "tid2013_dev"
+    if not (source / "make_tid2013.py").is_file():
+        pytest.skip(f"the TID2013 dev set generator ({source}) is not available")
+    out = tmp_path_factory.mktemp("tid") / "tid2013_dev"
+    script = source / "make_tid2013.py"
+    subprocess.run(
+        [sys.executable, str(script), str(source / "refs"), str(source / "params.csv"), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATA
 
 from radn_cli.train import distortions as D
 from radn_cli.train.distortions import DISTORTIONS, distort, get_distortion
 
 torch.set_num_threads(1)
 
-PRISTINE = Path("/work/shared/data/pristine")
+PRISTINE = SHARED_DATA / "pristine"
 RANDOM_IDS = [d.id for d in DISTORTIONS if d.random]
 ALL_IDS = [d.id for d in DISTORTIONS]
 

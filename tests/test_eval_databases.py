@@ -3,7 +3,6 @@ TID2013 dev set rebuilt by its generator."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -14,8 +13,6 @@ from PIL import Image
 
 from radn_cli.errors import PairingError, UsageError
 from radn_cli.evaluation.databases import LAYOUTS, RatedDatabase, detect_layout, load_database
-
-TID_DEV = Path("/work/shared/data/tid2013_dev")
 
 
 def make_image(path: Path, seed: int = 0) -> Path:
@@ -85,25 +82,6 @@ def test_missing_images_are_reported_together(tmp_path):
         f"{root}: 10 image file(s) listed in mos_with_names.txt are missing (11 rated pairs"
     )
     assert "distorted_images/i01_02_1.bmp" in message and "and 5 more" in message
-
-
-@pytest.fixture(scope="session")
-def tid2013_dev(tmp_path_factory) -> Path:
-    if not (TID_DEV / "make_tid2013.py").is_file():
-        pytest.skip("the TID2013 dev set generator (/work/shared/data/tid2013_dev) is not available")
-    out = tmp_path_factory.mktemp("tid") / "tid2013_dev"
-    subprocess.run(
-        [
-            sys.executable,
-            str(TID_DEV / "make_tid2013.py"),
-            str(TID_DEV / "refs"),
-            str(TID_DEV / "params.csv"),
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return out
 
 
 def test_real_tid2013_dev_set(tid2013_dev):

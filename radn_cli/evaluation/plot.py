@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .stats import logistic4, plcc, srocc
+from .stats import finite_pairs, logistic4, plcc, srocc
 
 __all__ = ["scatter_plot"]
 
@@ -131,11 +131,7 @@ def scatter_plot(
     ``fit_params`` are [b1, b2, b3, b4] of ``stats.logistic4``; ``types`` colours points by type.
     """
     s = SUPERSAMPLE
-    x_all = np.asarray(pred, dtype=np.float64).ravel()
-    y_all = np.asarray(mos, dtype=np.float64).ravel()
-    if x_all.shape != y_all.shape:
-        raise ValueError(f"pred and mos differ in length: {x_all.size} != {y_all.size}")
-    keep = np.isfinite(x_all) & np.isfinite(y_all)
+    x_all, y_all, keep = finite_pairs(pred, mos)
     x, y = x_all[keep], y_all[keep]
     labels = None
     if types is not None:

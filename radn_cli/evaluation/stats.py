@@ -259,6 +259,15 @@ def logistic4_fit(pred: ArrayLike, mos: ArrayLike) -> np.ndarray:
     return np.array([b1, b2, b3 * std + mean, np.exp(c) * std])
 
 
+def finite_pairs(pred: ArrayLike, mos: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both as flat float64 arrays, and the mask of pairs where both are finite (no NaN, no inf)."""
+    x_all = np.asarray(pred, dtype=np.float64).ravel()
+    y_all = np.asarray(mos, dtype=np.float64).ravel()
+    if x_all.shape != y_all.shape:
+        raise ValueError(f"pred and mos differ in length: {x_all.size} != {y_all.size}")
+    return x_all, y_all, np.isfinite(x_all) & np.isfinite(y_all)
+
+
 def correlation_report(pred: ArrayLike, mos: ArrayLike, types: Sequence[str] | None = None) -> dict[str, Any]:
     """All the usual agreement figures in one dict of plain Python values (JSON-ready, NaN allowed).
 
@@ -267,11 +276,7 @@ def correlation_report(pred: ArrayLike, mos: ArrayLike, types: Sequence[str] | N
     ([b1, b2, b3, b4]) and ``per_type`` ({type: {"n": count, "srocc": value}}, types sorted; empty when
     ``types`` is None).
     """
-    x_all = np.asarray(pred, dtype=np.float64).ravel()
-    y_all = np.asarray(mos, dtype=np.float64).ravel()
-    if x_all.shape != y_all.shape:
-        raise ValueError(f"pred and mos differ in length: {x_all.size} != {y_all.size}")
-    keep = np.isfinite(x_all) & np.isfinite(y_all)
+    x_all, y_all, keep = finite_pairs(pred, mos)
     x, y = x_all[keep], y_all[keep]
     params = logistic4_fit(x, y)
     fitted = logistic4(x, params)
