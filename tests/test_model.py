@@ -88,7 +88,7 @@ def test_identical_images_differ_from_distorted():
     noisy = (ref + 0.2 * torch.randn_like(ref)).clamp(0, 1)
     same = model(ref, ref).score
     other = model(noisy, ref).score
-    assert abs(float(same - other)) > 1e-3
+    assert abs(float((same - other).detach())) > 1e-3
 
 
 def test_gradients_reach_every_parameter():
