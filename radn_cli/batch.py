@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RadnError
+from .errors import RadnError, describe
 from .images import LoadedImage, check_pair, load_image
 from .pairing import Pair
 from .results import ResultsWriter
@@ -110,9 +110,7 @@ def run_batch(
                         )
                         summary.scored += 1
                     except (RadnError, RuntimeError, MemoryError) as exc:
-                        message = (
-                            str(exc) if isinstance(exc, RadnError) else f"{pair.dist}: {_first_line(exc)}"
-                        )
+                        message = str(exc) if isinstance(exc, RadnError) else f"{pair.dist}: {describe(exc)}"
                         row.update(error=message)
                         summary.failed += 1
                         if on_error:
@@ -123,8 +121,3 @@ def run_batch(
         except KeyboardInterrupt:
             summary.interrupted = True
     return summary
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 
 from . import __version__
-from .errors import ExitCode, RadnError, UsageError
+from .errors import ExitCode, RadnError, UsageError, first_line
 
 if TYPE_CHECKING:
     from .scoring import Scorer
@@ -109,7 +109,7 @@ def handle_errors(func):
             _error("out of memory; try a smaller --batch-size", verbose)
             raise typer.Exit(int(ExitCode.ERROR)) from None
         except Exception as exc:  # the last line of defence: never a bare traceback
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            message = first_line(exc)
             if "out of memory" in message.lower():
                 _error("out of memory on the device; try a smaller --batch-size", verbose)
             else:
@@ -306,12 +306,13 @@ def _write_heatmap(
     template: Path, dist: Path, several: bool, image, result, kind: str, raw: Path | None
 ) -> None:
     import numpy as np
+    import torch
 
     from .heatmap import patch_map, render_overlay, write_raw_csv
     from .report import heatmap_path
 
     values = patch_map(result.patch_scores.numpy(), result.patch_weights.numpy(), result.grid, kind)
-    pixels = (image.tensor.permute(1, 2, 0).mul(255).round().clamp(0, 255).to(dtype=_uint8())).numpy()
+    pixels = (image.tensor.permute(1, 2, 0).mul(255).round().clamp(0, 255).to(torch.uint8)).numpy()
     out = heatmap_path(template, dist, several)
     title = f"{dist.name}: score {result.score:.4f}"
     try:
@@ -321,12 +322,6 @@ def _write_heatmap(
     except OSError as exc:
         raise RadnError(f"cannot write heatmap: {exc.strerror or exc}", out) from exc
     _note(f"radn: wrote {out}" + (f" and {raw}" if raw is not None else ""))
-
-
-def _uint8():
-    import torch
-
-    return torch.uint8
 
 
 # ---- radn heatmap --------------------------------------------------------------------------------

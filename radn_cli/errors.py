@@ -17,6 +17,18 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message ("" when it has none): error reports stay one line."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def describe(exc: BaseException) -> str:
+    """An unexpected exception as "Type: first line" (or just "Type")."""
+    line = first_line(exc)
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
 class RadnError(Exception):
     """Base class: a problem the user can fix, reported in one line without a traceback."""
 

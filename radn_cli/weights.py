@@ -24,7 +24,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .errors import WeightsError
+from .errors import WeightsError, first_line
 from .model import RADN, RADNConfig
 
 FORMAT = "radn-weights"
@@ -139,9 +139,9 @@ def read_info(path: str | Path) -> WeightsInfo:
         with safe_open(str(path), framework="pt") as handle:
             metadata = dict(handle.metadata() or {})
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise WeightsError(
-            f"not a readable safetensors file (truncated or corrupt?): {_first_line(exc)}", path
-        ) from exc
+        reason = first_line(exc) or type(exc).__name__
+        message = f"not a readable safetensors file (truncated or corrupt?): {reason}"
+        raise WeightsError(message, path) from exc
     if metadata.get("format") != FORMAT:
         raise WeightsError(
             "not radn weights (no radn metadata); convert a reference checkpoint with `radn weights convert`",
@@ -159,7 +159,8 @@ def read_info(path: str | Path) -> WeightsInfo:
     try:
         config = RADNConfig.from_json(metadata["config"])
     except (ValueError, TypeError) as exc:
-        raise WeightsError(f"invalid model config in metadata: {_first_line(exc)}", path) from exc
+        reason = first_line(exc) or type(exc).__name__
+        raise WeightsError(f"invalid model config in metadata: {reason}", path) from exc
     return WeightsInfo(path, metadata, config)
 
 
@@ -177,7 +178,7 @@ def load_weights(path: str | Path, *, verify: bool = True) -> LoadedWeights:
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise WeightsError(
-            f"cannot read tensors (truncated or corrupt?): {_first_line(exc)}", info.path
+            f"cannot read tensors (truncated or corrupt?): {first_line(exc) or type(exc).__name__}", info.path
         ) from exc
     if verify and tensors_sha256(tensors) != info.sha256:
         raise WeightsError(
@@ -299,7 +300,7 @@ def convert_checkpoint(
         obj = torch.load(src, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types here (UnpicklingError, RuntimeError, EOFError, ...)
         raise WeightsError(
-            f"cannot load checkpoint safely (weights_only=True): {_first_line(exc)}", src
+            f"cannot load checkpoint safely (weights_only=True): {first_line(exc) or type(exc).__name__}", src
         ) from exc
     tensors = clean_state_dict(obj, src)
     config = detect_config(tensors, src)
@@ -346,8 +347,3 @@ def list_weights() -> list[tuple[str, Path]]:
 def _few(items: list[str], limit: int = 5) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f" (and {len(items) - limit} more)" if len(items) > limit else "")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
