@@ -125,6 +125,39 @@ def test_deform_conv3x3_equals_torchvision():
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-8)
 
 
+def test_deform_conv3x3_in_bf16_is_accurate_to_bf16():
+    """bf16 input: positions and weights from fp32 offsets; errors are bf16 rounding (2^-9) only."""
+    from radn_cli.model import deform_conv3x3
+
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(4, 32, 8, 8, generator=g).bfloat16()
+    offsets = 1.7 * torch.randn(4, 18, 8, 8, generator=g)
+    weight = (0.05 * torch.randn(16, 32, 3, 3, generator=g)).bfloat16()
+    bias = torch.randn(16, generator=g).bfloat16()
+    exact = deform_conv3x3(x.double(), offsets.double(), weight.double(), bias.double())
+    ours = deform_conv3x3(x, offsets, weight, bias)
+    assert ours.dtype == torch.bfloat16
+    # measured 0.0026 (the output's own rounding alone is about 0.0025); a wrong tap order or
+    # position gives errors of order 1
+    error = (ours.double() - exact).abs().max() / exact.abs().max()
+    assert error < 2**-8
+
+
+def test_layout_does_not_change_results():
+    model = _randomize(RADN())
+    patches = torch.rand(5, 3, 32, 32)
+    with torch.no_grad():
+        plain = model.encode_reference(patches)
+        model.use_layout(torch.channels_last, torch.contiguous_format)
+        assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+        assert model.conv17.weight.is_contiguous() and not model.conv17.weight.is_contiguous(
+            memory_format=torch.channels_last
+        )
+        laid_out = model.encode_reference(patches)
+    for a, b in zip(plain, laid_out):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_shared_reference_equals_separate_pairs():
     model = _randomize(RADN()).double()
     ref = torch.rand(2, 4, 3, 32, 32, dtype=torch.float64)
