@@ -161,11 +161,12 @@ def _say(line: str, *, prefix_style: str | None = None, prefix_len: int = 0) -> 
 
 
 def _make_scorer(weights: Path | None, device: str, precision: Precision | str, batch_size: int) -> Scorer:
-    from .scoring import Scorer
+    from .scoring import Scorer, keep_freed_memory
     from .weights import load_weights, resolve_weights
 
     resolved = resolve_weights(weights)
     precision = precision.value if isinstance(precision, Precision) else precision
+    keep_freed_memory()
     return Scorer(load_weights(resolved.path), device=device, precision=precision, batch_size=batch_size)
 
 
@@ -790,6 +791,9 @@ def train(
         if "photos" not in flags or "out" not in flags:
             raise UsageError("give --photos and --out (or a --config file)")
         settings = TrainConfig(**flags)
+    from .scoring import keep_freed_memory
+
+    keep_freed_memory()
     best = run_training(settings, resume=resume, on_event=_show_training_event)
     sys.stdout.write(f"{best}\n")
 
