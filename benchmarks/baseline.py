@@ -32,6 +32,7 @@ and with ``radn_cli.scoring.Scorer`` and prints both.
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 
@@ -100,7 +101,11 @@ class ReferenceStyleRADN(nn.Module):
         config = model.config
         if config.arch != "radn" or not config.deformable or not config.attention:
             raise ValueError("the reference-style baseline needs a full RADN (deformable step and attention)")
-        self.net = model
+        # its own copy with contiguous weights, as load_state_dict into a fresh reference model gives
+        # (a Scorer converts its model's weights to the layouts it runs fastest in)
+        self.net = copy.deepcopy(model).float()
+        for parameter in self.net.parameters():
+            parameter.data = parameter.data.contiguous()
 
     # Blocks as the reference writes them out: conv + ReLU on the first conv of each block, three more
     # conv + ReLU, then the residual sum with the first activation.
@@ -174,6 +179,34 @@ class ReferenceStyleRADN(nn.Module):
         dist = crop_patches(dist_image.cpu()).unsqueeze(0).to(device)
         ref = crop_patches(ref_image.cpu()).unsqueeze(0).to(device)
         return float(self(dist, ref)[0, 0])
+
+
+class AuthorsRADN:
+    """The authors' own code (IIGROUP/RADN at be1ae49, a local checkout) with our weights.
+
+    Loaded the way ``tests/golden/make_golden.py`` loads it for the golden values (the files are first
+    checked against their git blob ids; ``model/Deform.py``'s 2021 torchvision call is replaced by
+    ``torchvision.ops.DeformConv2d``, the same DCNv1 operation; unused training imports of ``main.py``
+    are stubbed), so this runs the reference ``RADN.forward`` itself: per-image loop, both branches,
+    NCHW fp32. Patches are cut like the baseline's (``crop_patches``), on the same grid.
+    """
+
+    def __init__(self, checkout: str | Path, model: RADN, device: str | torch.device = "cpu") -> None:
+        from golden import make_golden
+
+        make_golden.check_reference(Path(checkout))
+        radn_cls, _, _, _ = make_golden.load_reference(Path(checkout))
+        self.net = radn_cls(weighted_average=True, pooling=0)
+        self.net.load_state_dict({k: v.float().contiguous() for k, v in model.state_dict().items()})
+        self.net.to(device).eval()
+        self.device = torch.device(device)
+
+    @torch.no_grad()
+    def score_pair(self, ref_image: torch.Tensor, dist_image: torch.Tensor) -> float:
+        """As ``ReferenceStyleRADN.score_pair``: patches cut on the CPU, then moved to the device."""
+        dist = crop_patches(dist_image.cpu()).unsqueeze(0).to(self.device)
+        ref = crop_patches(ref_image.cpu()).unsqueeze(0).to(self.device)
+        return float(self.net((dist, ref))[0, 0])
 
 
 def _self_check() -> int:

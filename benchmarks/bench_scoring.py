@@ -64,7 +64,7 @@ if str(HERE) not in sys.path:
 import baseline  # noqa: E402  (puts the repository root and tests/ on sys.path)
 import torch  # noqa: E402
 
-from radn_cli.scoring import PRECISIONS, Scorer  # noqa: E402
+from radn_cli.scoring import PRECISIONS, Scorer, keep_freed_memory  # noqa: E402
 from radn_cli.tiling import PATCH, grid_shape, tile  # noqa: E402
 from radn_cli.weights import LoadedWeights, load_weights  # noqa: E402
 
@@ -72,7 +72,8 @@ ROOT = baseline.ROOT
 NAMED_PAIRS = {"288": (288, 288), "512x384": (512, 384), "1080p": (1920, 1080), "8k": (7680, 4320)}
 DEFAULT_CASES = "288,512x384,pipal,1080p,8k"
 LARGE_PATCHES = 1024  # images with more patches than this are timed --repeat-large times
-PROBED = ("baseline", "ours")  # implementations whose CPU peak RSS is measured
+BASELINES = ("baseline", "reference-code")  # fp32, one pair after another, both branches every time
+PROBED = ("baseline", "reference-code", "ours")  # implementations whose CPU peak RSS is measured
 PROBE_SET_COUNT = 4  # a set case's memory probe scores this many pairs: the peak does not grow with the count
 SCORE_TOLERANCE_FP32 = 1e-5  # batch-size independence
 BASELINE_TOLERANCE = 1e-4  # ours fp32 vs the reference-style baseline
@@ -222,19 +223,18 @@ def batched_pairs(scorer: Scorer, refs: torch.Tensor, dists: torch.Tensor) -> li
     Not a radn_cli API: it shows what a multi-pair Scorer method would reach (convolutions at the
     requested precision, attention, heads and pooling in fp32).
     """
-    model, device = scorer.model, scorer.device
+    model, encoder, device = scorer.model, scorer.encoder, scorer.device
     with torch.inference_mode():
-        ref_patches, _ = tile(refs.to(device, torch.float32))
-        dist_patches, _ = tile(dists.to(device, torch.float32))
+        ref_patches, _ = tile(refs.to(device, scorer.dtype))
+        dist_patches, _ = tile(dists.to(device, scorer.dtype))
         k, n = ref_patches.shape[:2]
         ref_patches, dist_patches = ref_patches.flatten(0, 1), dist_patches.flatten(0, 1)
         ref_feats, dist_feats = [], []
         for start in range(0, k * n, scorer.batch_size):
             stop = min(k * n, start + scorer.batch_size)
-            with scorer._autocast():
-                feats, offsets = model.encode_reference(ref_patches[start:stop])
-                ref_feats.append(feats.float())
-                dist_feats.append(model.encode_distorted(dist_patches[start:stop], offsets).float())
+            feats, offsets = encoder.encode_reference(ref_patches[start:stop])
+            ref_feats.append(feats.float())
+            dist_feats.append(encoder.encode_distorted(dist_patches[start:stop], offsets).float())
         ref_att = model.attend_reference(torch.cat(ref_feats).unflatten(0, (k, n)))
         dist_att = model.attend_distorted(torch.cat(dist_feats).unflatten(0, (k, n)))
         scores, weights = model.head(dist_att, ref_att)
@@ -247,8 +247,11 @@ def make_workload(impl: str, case: Case, inputs: dict, scorer: Scorer | None, ba
         ref, dist = inputs["ref"], inputs["dist"]
         small_ref = warm_crop(ref, args.batch_size) if case.large else ref
         small_dist = warm_crop(dist, args.batch_size) if case.large else dist
-        if impl == "baseline":
-            return (lambda: [base.score_pair(ref, dist)]), (lambda: base.score_pair(small_ref, small_dist))
+        if impl in BASELINES:
+            runner = base[impl]
+            return (lambda: [runner.score_pair(ref, dist)]), (
+                lambda: runner.score_pair(small_ref, small_dist)
+            )
         if impl == "ours":
             return (lambda: [scorer.score_pair(ref, dist).score]), (
                 lambda: scorer.score_pair(small_ref, small_dist)
@@ -259,9 +262,10 @@ def make_workload(impl: str, case: Case, inputs: dict, scorer: Scorer | None, ba
             return (lambda: batched_pairs(scorer, refs, dists)), (lambda: batched_pairs(scorer, refs, dists))
     if case.kind == "set":
         ref, dists = inputs["ref"], inputs["dists"]
-        if impl == "baseline":
-            return (lambda: [base.score_pair(ref, d) for d in dists]), (
-                lambda: base.score_pair(ref, dists[0])
+        if impl in BASELINES:
+            runner = base[impl]
+            return (lambda: [runner.score_pair(ref, d) for d in dists]), (
+                lambda: runner.score_pair(ref, dists[0])
             )
         if impl == "ours":
 
@@ -293,11 +297,21 @@ def make_workload(impl: str, case: Case, inputs: dict, scorer: Scorer | None, ba
     raise ValueError(f"no workload {impl!r} for case {case.name!r}")
 
 
+def make_baselines(model, args) -> dict:
+    """The runners of the baseline rows: the re-implementation, and the authors' code when given."""
+    runners = {"baseline": baseline.ReferenceStyleRADN(model).eval()}
+    if args.reference_code:
+        runners["reference-code"] = baseline.AuthorsRADN(args.reference_code, model, args.device)
+    return runners
+
+
 def implementations(case: Case, args) -> list[tuple[str, str]]:
     """(implementation, precision) rows of a case, in order."""
     rows = []
     if case.kind != "png":
         rows.append(("baseline", "fp32"))
+        if args.reference_code:
+            rows.append(("reference-code", "fp32"))
     for precision in args.precisions:
         rows.append(("ours", precision))
         if case.kind == "set":
@@ -379,7 +393,7 @@ def probe_memory(args) -> None:
         inputs = build_inputs(case, Path(tmp))
         loaded = load_weights(args.weights)
         scorer = Scorer(loaded, device="cpu", precision=precision, batch_size=args.batch_size)
-        base = baseline.ReferenceStyleRADN(scorer.model).eval() if impl == "baseline" else None
+        base = make_baselines(scorer.model, args) if impl in BASELINES else None
         run, _ = make_workload(impl, case, inputs, scorer, base, args, Path(tmp))
         setup_peak, before = rss_peak_mib(), rss_now_mib()
         start = time.perf_counter()
@@ -425,6 +439,10 @@ def run_probe(case_spec: str, impl: str, precision: str, weights: Path, args) ->
     ]
     if args.threads:
         command += ["--threads", str(args.threads)]
+    if args.default_allocator:
+        command += ["--default-allocator"]
+    if args.reference_code:
+        command += ["--reference-code", str(args.reference_code)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -460,7 +478,7 @@ def run_case(case_spec: str, loaded: LoadedWeights, weights_path: Path, args, wo
         for p in args.precisions
     }
     model = next(iter(scorers.values())).model
-    base = baseline.ReferenceStyleRADN(model).eval()
+    base = make_baselines(model, args)
     repeat = args.repeat_large if case.large else args.repeat
     result: dict = {
         "case": case.name,
@@ -475,7 +493,7 @@ def run_case(case_spec: str, loaded: LoadedWeights, weights_path: Path, args, wo
     skip = baseline_skip_reason(case, args)
     for impl, precision in implementations(case, args):
         row = {"impl": impl, "precision": precision}
-        if impl == "baseline" and skip:
+        if impl in BASELINES and skip:
             row["skipped"] = skip
             say(f"[{case.name}] baseline skipped: {skip}")
         else:
@@ -512,11 +530,14 @@ def derive(result: dict) -> None:
     rows = result["rows"]
     find = {(r["impl"], r["precision"]): r for r in rows if "pairs_per_s" in r}
     base = find.get(("baseline", "fp32"))
+    authors = find.get(("reference-code", "fp32"))
     for row in rows:
         if "pairs_per_s" not in row:
             continue
         if base is not None and row is not base:
             row["x_baseline"] = row["pairs_per_s"] / base["pairs_per_s"]
+        if authors is not None and row is not authors:
+            row["x_reference_code"] = row["pairs_per_s"] / authors["pairs_per_s"]
         no_reuse = find.get(("ours-no-reuse", row["precision"]))
         if row["impl"] == "ours" and no_reuse is not None:
             row["x_no_reuse"] = row["pairs_per_s"] / no_reuse["pairs_per_s"]
@@ -532,14 +553,14 @@ def derive(result: dict) -> None:
                 row["max_diff_over_fp32_range"] = max(diffs) / spread
                 row["srocc_vs_fp32"] = float(srocc(a, b))
     ours = find.get(("ours", "fp32"))
-    if base is not None and ours is not None:
-        result["baseline_agreement"] = {
-            "max_abs_diff": max(abs(x - y) for x, y in zip(ours["scores"], base["scores"], strict=True)),
-            "tolerance": BASELINE_TOLERANCE,
-        }
-        result["baseline_agreement"]["ok"] = (
-            result["baseline_agreement"]["max_abs_diff"] <= BASELINE_TOLERANCE
-        )
+    for key, other in (("baseline_agreement", base), ("reference_code_agreement", authors)):
+        if other is not None and ours is not None:
+            diff = max(abs(x - y) for x, y in zip(ours["scores"], other["scores"], strict=True))
+            result[key] = {
+                "max_abs_diff": diff,
+                "tolerance": BASELINE_TOLERANCE,
+                "ok": diff <= BASELINE_TOLERANCE,
+            }
 
 
 # ---- targets and reporting ------------------------------------------------------------------------
@@ -572,6 +593,7 @@ def targets(results: list[dict], device: str, trained: bool) -> list[dict]:
         for precision, goal in (("fp32", 2.0), ("bf16", 3.0)):
             r = row("288", "ours", precision)
             add(f"CPU 288x288 {precision} x baseline", r and r.get("x_baseline"), goal)
+            add(f"CPU 288x288 {precision} x reference code", r and r.get("x_reference_code"), goal)
         for precision in ("fp32", "bf16"):
             r = row("8k", "ours", precision)
             mem = r and r.get("cpu_memory", {}).get("rss_peak_mib")
@@ -610,14 +632,15 @@ def targets(results: list[dict], device: str, trained: bool) -> list[dict]:
                 SCORE_TOLERANCE_FP32,
                 higher=False,
             )
-        agreement = result.get("baseline_agreement")
-        if agreement:
-            add(
-                f"{result['case']} fp32 |ours - baseline|",
-                agreement["max_abs_diff"],
-                BASELINE_TOLERANCE,
-                higher=False,
-            )
+        for key, name in (("baseline_agreement", "baseline"), ("reference_code_agreement", "reference code")):
+            agreement = result.get(key)
+            if agreement:
+                add(
+                    f"{result['case']} fp32 |ours - {name}|",
+                    agreement["max_abs_diff"],
+                    BASELINE_TOLERANCE,
+                    higher=False,
+                )
     return out
 
 
@@ -638,9 +661,9 @@ def markdown(report: dict) -> str:
         f"{env['date']}, "
         f"weights {report['weights']}" + (" (seeded, untrained)" if report["seeded_weights"] else ""),
         "",
-        "| case | patches/image | pairs/run | implementation | precision | pairs/s | x baseline | x no reuse "
-        "| peak memory | max abs diff vs fp32 |",
-        "|---|---:|---:|---|---|---:|---:|---:|---:|---:|",
+        "| case | patches/image | pairs/run | implementation | precision | pairs/s | x baseline "
+        "| x reference code | x no reuse | peak memory | max abs diff vs fp32 |",
+        "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     notes = []
     for result in report["results"]:
@@ -651,8 +674,8 @@ def markdown(report: dict) -> str:
                 f"| {row['impl']} | {row['precision']} "
             )
             if "skipped" in row:
-                lines.append(head + "| skipped | | | | |")
-                notes.append(f"{result['case']} baseline skipped: {row['skipped']}")
+                lines.append(head + "| skipped | | | | | |")
+                notes.append(f"{result['case']} {row['impl']} skipped: {row['skipped']}")
                 continue
             if "gpu_peak_allocated_mib" in row:
                 memory = f"{row['gpu_peak_allocated_mib']:,.0f} MiB GPU"
@@ -667,7 +690,8 @@ def markdown(report: dict) -> str:
                 diff_text = _fmt(diff)
             lines.append(
                 head + f"| {_fmt(row['pairs_per_s'])} | {_fmt(row.get('x_baseline'))} "
-                f"| {_fmt(row.get('x_no_reuse'))} | {memory} | {diff_text} |"
+                f"| {_fmt(row.get('x_reference_code'))} | {_fmt(row.get('x_no_reuse'))} | {memory} "
+                f"| {diff_text} |"
             )
     if report.get("targets"):
         lines += ["", "| target | measured | goal | met |", "|---|---:|---|---|"]
@@ -791,8 +815,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=4096,
         help="skip the baseline for images with more patches (default 4096: 8K is skipped)",
     )
+    parser.add_argument(
+        "--reference-code",
+        type=Path,
+        default=None,
+        help="a checkout of the authors' code (IIGROUP/RADN at be1ae49; main.py and model/ are enough): "
+        "adds a 'reference-code' row that runs their RADN.forward with the same weights",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--no-memory", action="store_true", help="skip the CPU peak-RSS subprocesses")
+    parser.add_argument(
+        "--default-allocator",
+        action="store_true",
+        help="leave glibc's malloc settings alone (by default the run calls "
+        "radn_cli.scoring.keep_freed_memory, as the CLI does)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write all results as JSON here")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table on stdout")
     parser.add_argument(
@@ -834,6 +871,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if not args.default_allocator:
+        keep_freed_memory()  # as the CLI does; in this process it applies to every implementation alike
     if args.probe:
         probe_memory(args)
         return 0
@@ -852,6 +891,8 @@ def main(argv: list[str] | None = None) -> int:
         "pair_batch": args.pair_batch,
         "weights": loaded.info.weights_id,
         "seeded_weights": args.weights is None,
+        "allocator": "glibc default" if args.default_allocator else "keep_freed_memory",
+        "reference_code": str(args.reference_code) if args.reference_code else None,
         "environment": environment(args.device),
         "cases": args.cases,
         "precisions": args.precisions,
