@@ -102,11 +102,12 @@ class PatchAttention(nn.Module):
         return x + self._project(self.W, y)
 
 
-def _sampling_matrix(offsets: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Bilinear sampling of the 9 deformed taps as a matrix: (B, H*W*9, H*W), fp32 or wider.
+def _sampling_matrix(offsets: torch.Tensor, height: int, width: int, out_dtype: torch.dtype) -> torch.Tensor:
+    """Bilinear sampling of the 9 deformed taps as a matrix: (B, H*W*9, H*W) in ``out_dtype``.
 
     Row ``p * 9 + k`` holds the (at most four) bilinear weights with which tap k of output position p
     reads the input positions; corners outside the map get weight 0 (zero padding), as in DCNv1.
+    Positions and weights are computed in fp32 (or wider) and each weight is rounded once.
     """
     dtype = torch.promote_types(offsets.dtype, torch.float32)
     batch, device = offsets.shape[0], offsets.device
@@ -118,14 +119,14 @@ def _sampling_matrix(offsets: torch.Tensor, height: int, width: int) -> torch.Te
     x = (cols + shifts[..., 1]).flatten(1)
     y0, x0 = y.floor(), x.floor()
     fy, fx = y - y0, x - x0
-    matrix = torch.zeros(batch, y.shape[1], height * width, dtype=dtype, device=device)
+    matrix = torch.zeros(batch, y.shape[1], height * width, dtype=out_dtype, device=device)
     for dy, wy in ((0, 1 - fy), (1, fy)):
         for dx, wx in ((0, 1 - fx), (1, fx)):
             yy, xx = y0 + dy, x0 + dx
             inside = (yy >= 0) & (yy <= height - 1) & (xx >= 0) & (xx <= width - 1)
             index = (yy.clamp(0, height - 1) * width + xx.clamp(0, width - 1)).long()
             # scatter_add: a clamped outside corner may land on an inside one, with weight 0
-            matrix.scatter_add_(2, index.unsqueeze(2), (wy * wx * inside).unsqueeze(2))
+            matrix.scatter_add_(2, index.unsqueeze(2), (wy * wx * inside).to(out_dtype).unsqueeze(2))
     return matrix
 
 
@@ -148,9 +149,9 @@ def deform_conv3x3(
     per 81 patches).
     """
     batch, channels, height, width = x.shape
-    matrix = _sampling_matrix(offsets, height, width)
+    matrix = _sampling_matrix(offsets, height, width, x.dtype)
     pixels = x.permute(0, 2, 3, 1).reshape(batch, height * width, channels)  # a view if channels-last
-    taps = torch.bmm(matrix.to(x.dtype), pixels)
+    taps = torch.bmm(matrix, pixels)
     # (B*H*W, 9*C) rows, tap-major within a row: a channels-last (B, 9*C, H, W) map for a 1x1 conv
     taps = taps.view(batch, height, width, 9 * channels).permute(0, 3, 1, 2)
     kernel = weight.to(x.dtype).permute(0, 2, 3, 1).reshape(weight.shape[0], 9 * channels, 1, 1)

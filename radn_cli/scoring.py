@@ -39,6 +39,11 @@ def _layouts(device: torch.device) -> tuple[torch.memory_format, torch.memory_fo
     return torch.channels_last, torch.channels_last
 
 
+def _buffer(chunk: torch.Tensor, n: int) -> torch.Tensor:
+    """An empty fp32 (n, ...) tensor for the per-patch outputs of which ``chunk`` is the first chunk."""
+    return torch.empty((n, *chunk.shape[1:]), dtype=torch.float32, device=chunk.device)
+
+
 def keep_freed_memory() -> bool:
     """Let this process reuse freed memory instead of returning it to the OS (Linux, glibc only).
 
@@ -163,14 +168,18 @@ class Scorer:
         image = self._prepare(image)
         height, width = image.shape[1:]
         grid = grid_shape(height, width)
-        features, offsets = [], []
-        for _, _, patches in self._chunks(image, grid[0] * grid[1]):
+        n = grid[0] * grid[1]
+        features = offsets = None  # fp32 (N, ...) buffers filled chunk by chunk: no list + cat copy
+        for start, stop, patches in self._chunks(image, n):
             feats, offs = self.encoder.encode_reference(patches)
-            features.append(feats.float())
-            if offs is not None:
-                offsets.append(offs.float())
-        attended = self.model.attend_reference(torch.cat(features)[None])[0]
-        return ReferenceEncoding(width, height, grid, attended, torch.cat(offsets) if offsets else None)
+            if features is None:
+                features = _buffer(feats, n)
+                offsets = None if offs is None else _buffer(offs, n)
+            features[start:stop] = feats
+            if offsets is not None:
+                offsets[start:stop] = offs
+        attended = self.model.attend_reference(features[None])[0]
+        return ReferenceEncoding(width, height, grid, attended, offsets)
 
     @torch.inference_mode()
     def score(self, reference: ReferenceEncoding, image: torch.Tensor) -> PairScore:
@@ -180,11 +189,15 @@ class Scorer:
             raise SizeMismatchError(
                 f"reference is {reference.width}x{reference.height} but distorted is {width}x{height}"
             )
-        features = []
-        for start, stop, patches in self._chunks(image, reference.grid[0] * reference.grid[1]):
+        n = reference.grid[0] * reference.grid[1]
+        features = None
+        for start, stop, patches in self._chunks(image, n):
             offsets = None if reference.offsets is None else reference.offsets[start:stop]
-            features.append(self.encoder.encode_distorted(patches, offsets).float())
-        attended = self.model.attend_distorted(torch.cat(features)[None])[0]
+            feats = self.encoder.encode_distorted(patches, offsets)
+            if features is None:
+                features = _buffer(feats, n)
+            features[start:stop] = feats
+        attended = self.model.attend_distorted(features[None])[0]
         scores, weights = self.model.head(attended, reference.features)
         score = self.model.pool(scores, weights)
         return PairScore(
