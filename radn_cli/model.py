@@ -258,7 +258,7 @@ class RADN(nn.Module):
 
     def _deform(self, layer: DeformConv3x3, x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         # CUDA: torchvision's kernel, in fp32 (offsets need the precision). CPU: deform_conv3x3, which
-        # samples with fp32 weights and multiplies by the kernel in x's precision, like other convs.
+        # takes sampling positions and weights from fp32 offsets and runs its products in x's precision.
         with torch.autocast(x.device.type, enabled=False):
             if x.device.type == "cuda":
                 from torchvision.ops import deform_conv2d

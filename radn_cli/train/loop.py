@@ -59,7 +59,7 @@ class TrainConfig:
     clip: float = 1.0  # gradient norm clip (0: off)
     seed: int = 0
     device: str = "auto"
-    precision: str = "fp32"  # fp32 or bf16 (autocast; deformable conv stays fp32)
+    precision: str = "fp32"  # fp32 or bf16 (autocast; deformable sampling positions stay fp32)
     val_fraction: float = 0.1  # photos held out for validation
     val_photos: int = 16  # held-out photos in the validation set
     val_per_photo: int = 6  # distorted versions of each
