@@ -49,7 +49,7 @@ def mark(name):
 import radn_cli.cli
 mark("import radn_cli.cli")
 from radn_cli.images import check_pair, load_image
-from radn_cli.scoring import Scorer
+from radn_cli.scoring import Scorer, keep_freed_memory
 from radn_cli.weights import load_weights, resolve_weights
 mark("import torch + scoring modules")
 ref_path, dist_path, weights, device = sys.argv[1:5]
@@ -57,6 +57,7 @@ ref = load_image(ref_path)
 mark("load reference image")
 loaded = load_weights(resolve_weights(weights).path)
 mark("load weights (read, sha256, model)")
+keep_freed_memory()  # as the CLI does before building its Scorer
 scorer = Scorer(loaded, device=device, precision="fp32", batch_size=256)
 mark("build Scorer (model to device)")
 dist = load_image(dist_path)
