@@ -45,7 +45,15 @@ def _batch(pairs, out, weights, *extra):
         "cpu",
         *extra,
     ]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+    # Ctrl-C must reach radn even when pytest was started as a background job (which ignores SIGINT)
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def _rows(path):
