@@ -465,7 +465,9 @@ def batch_size_check(
     return {"batch_sizes": sizes, "scores": scores, "abs_diff": diff, "ok": diff <= SCORE_TOLERANCE_FP32}
 
 
-def run_case(case_spec: str, loaded: LoadedWeights, weights_path: Path, args, workdir: Path) -> dict:
+def run_case(
+    case_spec: str, loaded: LoadedWeights, base: dict, weights_path: Path, args, workdir: Path
+) -> dict:
     case = parse_case(case_spec, args)
     device = torch.device(args.device)
     say(
@@ -477,8 +479,6 @@ def run_case(case_spec: str, loaded: LoadedWeights, weights_path: Path, args, wo
         p: Scorer(loaded, device=args.device, precision=p, batch_size=args.batch_size)
         for p in args.precisions
     }
-    model = next(iter(scorers.values())).model
-    base = make_baselines(model, args)
     repeat = args.repeat_large if case.large else args.repeat
     result: dict = {
         "case": case.name,
@@ -884,7 +884,8 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         weights_path = args.weights or baseline.write_seeded_weights(workdir / "seeded.safetensors")
         loaded = load_weights(weights_path)
-        results = [run_case(spec, loaded, weights_path, args, workdir) for spec in args.cases]
+        base = make_baselines(loaded.model, args)  # once: each keeps its own fp32 copy of the weights
+        results = [run_case(spec, loaded, base, weights_path, args, workdir) for spec in args.cases]
     report = {
         "device": args.device,
         "batch_size": args.batch_size,
