@@ -84,8 +84,9 @@ def test_fresh_attention_is_identity():
 
 def test_identical_images_differ_from_distorted():
     model = _randomize(RADN())
-    ref = torch.rand(1, 6, 3, 32, 32)
-    noisy = (ref + 0.2 * torch.randn_like(ref)).clamp(0, 1)
+    g = torch.Generator().manual_seed(2)  # seeded: an unlucky draw of the global generator can pass 1e-3
+    ref = torch.rand(1, 6, 3, 32, 32, generator=g)
+    noisy = (ref + 0.2 * torch.randn(ref.shape, generator=g)).clamp(0, 1)
     same = model(ref, ref).score
     other = model(noisy, ref).score
     assert abs(float((same - other).detach())) > 1e-3
