@@ -1,11 +1,14 @@
-"""Scoring many pairs into a crash-safe CSV: decoding ahead in threads, one reference encoding per reference.
+"""Scoring many pairs into a crash-safe CSV: decoding ahead in threads, one reference encoding per
+reference, and on a GPU several pairs scored together (``Scorer.score_many``).
 
-A bad pair gets its error in its row and the run goes on. Ctrl-C stops after the row in flight; every
-finished row is on disk. Prints nothing itself: progress is reported through ``on_start`` and ``on_row``.
+A bad pair gets its error in its row and the run goes on. Ctrl-C stops after the pairs in flight (one
+on the CPU, one group on a GPU); every finished row is on disk. Prints nothing itself: progress is
+reported through ``on_start`` and ``on_row``.
 """
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,6 +20,7 @@ from .images import LoadedImage, check_pair, load_image
 from .pairing import Pair
 from .results import ResultsWriter
 from .scoring import ReferenceEncoding, Scorer
+from .tiling import grid_shape
 
 
 @dataclass
@@ -62,6 +66,82 @@ def _prefetch(
         yield item
 
 
+def group_size(scorer: Scorer, requested: int = 0) -> int:
+    """How many pairs are scored together: ``requested``, or with 0 the device's default.
+
+    CUDA: as many as it takes to fill one forward pass (``batch_size`` patches) with small images, so
+    the GPU is not left waiting on one 288x288 pair at a time. CPU: one pair at a time; on 2 cores a
+    forward pass of 81 patches already keeps the cores busy (benchmarks/README.md), and a pair's
+    score is then bit-identical to ``radn score``'s.
+    """
+    if requested:
+        return requested
+    return MAX_GROUP if scorer.device.type == "cuda" else 1
+
+
+MAX_GROUP = 64  # pairs held decoded at once by a group (a group also ends at batch_size patches)
+
+
+def default_workers(scorer: Scorer) -> int:
+    """Decoding threads: 2 beside CPU scoring (which needs the cores), up to 8 feeding a GPU."""
+    return min(8, os.cpu_count() or 1) if scorer.device.type == "cuda" else 2
+
+
+@dataclass
+class _Ready:
+    """A pair whose images decoded and fit together, waiting in a group to be scored."""
+
+    pair: Pair
+    row: dict
+    ref: LoadedImage
+    dist: LoadedImage
+
+    @property
+    def patches(self) -> int:
+        rows, cols = grid_shape(self.dist.height, self.dist.width)
+        return rows * cols
+
+
+class _GroupScorer:
+    """Scores groups of ready pairs, keeping the encoding of the last reference for the next group."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+        self.last: tuple[Path, ReferenceEncoding] | None = None
+
+    def _encodings(self, group: list[_Ready]) -> list[ReferenceEncoding]:
+        known = dict([self.last]) if self.last else {}
+        new = list(dict.fromkeys(r.pair.ref for r in group if r.pair.ref not in known))
+        images = {r.pair.ref: r.ref.tensor for r in group}
+        known.update(zip(new, self.scorer.encode_references([images[path] for path in new])))
+        self.last = (group[-1].pair.ref, known[group[-1].pair.ref])
+        return [known[r.pair.ref] for r in group]
+
+    def score(self, group: list[_Ready]):
+        """Yield (ready pair, PairScore or the error it raised) for every pair of the group, in order.
+
+        If the group as a whole fails (out of memory, say), its pairs are retried one by one, so only
+        the pair that cannot be scored gets an error row.
+        """
+        try:
+            results = self.scorer.score_many(
+                list(zip(self._encodings(group), (r.dist.tensor for r in group)))
+            )
+        except (RadnError, RuntimeError, MemoryError) as exc:
+            self.last = None
+            if len(group) == 1:
+                yield group[0], exc
+                return
+            for ready in group:
+                yield from self.score([ready])
+            return
+        yield from zip(group, results)
+
+
+def _error_message(pair: Pair, exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, RadnError) else f"{pair.dist}: {describe(exc)}"
+
+
 def run_batch(
     scorer: Scorer,
     pairs: Iterable[Pair],
@@ -69,14 +149,19 @@ def run_batch(
     *,
     resume: bool = False,
     overwrite: bool = False,
-    workers: int = 2,
+    workers: int = 0,
+    pairs_per_step: int = 0,
     on_start: Callable[[int], None] | None = None,
     on_row: Callable[[], None] | None = None,
     on_error: Callable[[str], None] | None = None,
 ) -> BatchSummary:
+    """Score ``pairs`` into the CSV ``output``; ``workers`` decoding threads and ``pairs_per_step``
+    pairs scored together (0: the device's defaults, ``default_workers`` and ``group_size``)."""
     summary = BatchSummary()
     weights_id = scorer.info.weights_id
     base = {"weights": weights_id, "precision": scorer.precision}
+    workers = workers or default_workers(scorer)
+    group_limit = group_size(scorer, pairs_per_step)
     with ResultsWriter(output, resume=resume, overwrite=overwrite) as writer:
         done = writer.done_keys() if resume else set()
         todo = []
@@ -87,10 +172,37 @@ def run_batch(
                 todo.append(pair)
         if on_start:
             on_start(len(todo))
-        reference: tuple[Path, ReferenceEncoding] | None = None
+
+        def finish(row: dict, error: str = "") -> None:
+            row["error"] = error
+            if error:
+                summary.failed += 1
+                if on_error:
+                    on_error(error)
+            else:
+                summary.scored += 1
+            writer.write(row)
+            if on_row:
+                on_row()
+
+        engine = _GroupScorer(scorer)
+        group: list[_Ready] = []
+
+        def flush() -> None:
+            for ready, result in engine.score(group):
+                if isinstance(result, BaseException):
+                    finish(ready.row, _error_message(ready.pair, result))
+                else:
+                    ready.row.update(
+                        score=result.score, patches=result.patches, width=result.width, height=result.height
+                    )
+                    finish(ready.row)
+            group.clear()
+
         try:
+            ahead = max(2 * workers, 2 * group_limit)
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                for pair, ref_future, dist_future in _prefetch(todo, pool, ahead=2 * workers):
+                for pair, ref_future, dist_future in _prefetch(todo, pool, ahead=ahead):
                     row = {"ref": str(pair.ref), "dist": str(pair.dist), **base}
                     try:
                         ref_image, dist_image = ref_future.result(), dist_future.result()
@@ -98,26 +210,14 @@ def run_batch(
                             if isinstance(loaded, RadnError):
                                 raise loaded
                         check_pair(ref_image, dist_image, ref_path=pair.ref, dist_path=pair.dist)
-                        if reference is None or reference[0] != pair.ref:
-                            reference = (pair.ref, scorer.encode_reference(ref_image.tensor))
-                        result = scorer.score(reference[1], dist_image.tensor)
-                        row.update(
-                            score=result.score,
-                            patches=result.patches,
-                            width=result.width,
-                            height=result.height,
-                            error="",
-                        )
-                        summary.scored += 1
                     except (RadnError, RuntimeError, MemoryError) as exc:
-                        message = str(exc) if isinstance(exc, RadnError) else f"{pair.dist}: {describe(exc)}"
-                        row.update(error=message)
-                        summary.failed += 1
-                        if on_error:
-                            on_error(message)
-                    writer.write(row)
-                    if on_row:
-                        on_row()
+                        finish(row, _error_message(pair, exc))
+                        continue
+                    group.append(_Ready(pair, row, ref_image, dist_image))
+                    if len(group) >= group_limit or sum(r.patches for r in group) >= scorer.batch_size:
+                        flush()
+                if group:
+                    flush()
         except KeyboardInterrupt:
             summary.interrupted = True
     return summary

@@ -52,7 +52,14 @@ WeightsOpt = Annotated[
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 BatchOpt = Annotated[
-    int, typer.Option("--batch-size", "-b", min=1, help="Patches per forward pass (memory bound).")
+    Optional[int],
+    typer.Option(
+        "--batch-size",
+        "-b",
+        min=1,
+        help="Patches per forward pass (bounds memory; default 256 on the CPU, 2048 on CUDA).",
+        show_default=False,
+    ),
 ]
 
 
@@ -160,14 +167,24 @@ def _say(line: str, *, prefix_style: str | None = None, prefix_len: int = 0) -> 
     stderr.print(text, soft_wrap=True)
 
 
-def _make_scorer(weights: Path | None, device: str, precision: Precision | str, batch_size: int) -> Scorer:
-    from .scoring import Scorer, keep_freed_memory
+def _make_scorer(
+    weights: Path | None, device: str, precision: Precision | str, batch_size: int | None
+) -> Scorer:
+    from .scoring import Scorer, keep_freed_memory, precision_warning
     from .weights import load_weights, resolve_weights
 
     resolved = resolve_weights(weights)
     precision = precision.value if isinstance(precision, Precision) else precision
     keep_freed_memory()
-    return Scorer(load_weights(resolved.path), device=device, precision=precision, batch_size=batch_size)
+    scorer = Scorer(load_weights(resolved.path), device=device, precision=precision, batch_size=batch_size)
+    _warn_precision(precision_warning(precision, scorer.device))
+    return scorer
+
+
+def _warn_precision(warning: str | None) -> None:
+    if warning:
+        line = _one_line(f"radn: warning: {warning}")
+        _say(line, prefix_style="bold yellow", prefix_len=len("radn: warning:"))
 
 
 def _load_pair_images(ref: Path, dist: Path):
@@ -221,7 +238,7 @@ def score(
     ] = False,
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
-    batch_size: BatchOpt = 256,
+    batch_size: BatchOpt = None,
     precision: PrecisionOpt = Precision.fp32,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -344,7 +361,7 @@ def heatmap_command(
     ] = None,
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
-    batch_size: BatchOpt = 256,
+    batch_size: BatchOpt = None,
     precision: PrecisionOpt = Precision.fp32,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -387,10 +404,23 @@ def batch(
         bool, typer.Option("--resume", help="Continue an interrupted run: skip pairs done.")
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Threads decoding images ahead.")] = 2,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=0, help="Threads decoding images ahead (0: 2 on the CPU, up to 8 on CUDA)."
+        ),
+    ] = 0,
+    pairs_per_step: Annotated[
+        int,
+        typer.Option(
+            "--pairs-per-step",
+            min=0,
+            help="Pairs scored together (0: 1 on the CPU, on CUDA enough to fill --batch-size, up to 64).",
+        ),
+    ] = 0,
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
-    batch_size: BatchOpt = 256,
+    batch_size: BatchOpt = None,
     precision: PrecisionOpt = Precision.fp32,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -422,6 +452,7 @@ def batch(
             resume=resume,
             overwrite=overwrite,
             workers=workers,
+            pairs_per_step=pairs_per_step,
             on_start=lambda total: bars.append(_progress_bar(total, "scoring")),
             on_row=lambda: bars[-1] and bars[-1].advance(),
             on_error=lambda message: _error(message, False),
@@ -563,7 +594,7 @@ def eval_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
-    batch_size: BatchOpt = 256,
+    batch_size: BatchOpt = None,
     precision: PrecisionOpt = Precision.fp32,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -791,8 +822,9 @@ def train(
         if "photos" not in flags or "out" not in flags:
             raise UsageError("give --photos and --out (or a --config file)")
         settings = TrainConfig(**flags)
-    from .scoring import keep_freed_memory
+    from .scoring import keep_freed_memory, precision_warning, resolve_device
 
+    _warn_precision(precision_warning(settings.precision, resolve_device(settings.device)))
     keep_freed_memory()
     best = run_training(settings, resume=resume, on_event=_show_training_event)
     sys.stdout.write(f"{best}\n")

@@ -829,3 +829,40 @@ def test_no_arguments_shows_help():
     result = run()
     assert result.exit_code in (0, 2), result.output  # Click prints help; exit code depends on the version
     assert "score" in result.output
+
+
+@pytest.mark.parametrize("has_kernels", [False, True])
+def test_bf16_on_a_cpu_without_bf16_kernels_warns_once_and_still_scores(
+    pair, weights_file, monkeypatch, has_kernels
+):
+    import radn_cli.scoring
+
+    monkeypatch.setattr(radn_cli.scoring, "cpu_has_bf16_kernels", lambda: has_kernels)
+    ref, d1, _ = pair
+    result = run("score", ref, d1, "--weights", weights_file, "--precision", "bf16", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert len(score_lines(result.stdout)) == 1
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("radn: warning:")]
+    if has_kernels:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and "--precision fp32" in warnings[0]
+
+
+def test_batch_pairs_per_step_gives_the_same_rows(pair, weights_file, tmp_path):
+    ref, d1, d2 = pair
+    listed = tmp_path / "pairs.csv"
+    listed.write_text(f"ref,dist\n{ref},{d1}\n{ref},{d2}\n{ref},{ref}\n", encoding="utf-8")
+    scores = {}
+    for per_step in ("1", "3"):
+        out = tmp_path / f"out{per_step}.csv"
+        result = run(
+            "batch", "--pairs", listed, "-o", out, "--weights", weights_file, "--pairs-per-step", per_step
+        )
+        assert result.exit_code == 0, result.output
+        assert "3 scored, 0 failed" in result.stderr
+        _, rows = read_csv(out)
+        scores[per_step] = {r["dist"]: float(r["score"]) for r in rows}
+    assert scores["1"].keys() == scores["3"].keys() and len(scores["1"]) == 3
+    for dist, value in scores["1"].items():
+        assert scores["3"][dist] == pytest.approx(value, abs=1e-5)

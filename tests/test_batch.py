@@ -1,0 +1,120 @@
+"""radn_cli.batch: pairs scored in groups (what a GPU run does by default) give the rows, scores and
+errors of pairs scored one at a time, and a group that fails is retried pair by pair."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from radn_cli.batch import group_size, run_batch
+from radn_cli.pairing import Pair
+from radn_cli.scoring import Scorer
+from radn_cli.weights import load_weights
+
+torch.set_num_threads(1)  # tiny forwards: one thread is faster on a shared 2-core machine
+
+
+def _save(path, seed, size=(64, 96), base=None, sigma=0.0):
+    rng = np.random.default_rng(seed)
+    image = base if base is not None else rng.integers(0, 256, (*size, 3))
+    image = np.clip(image + rng.normal(0, sigma, image.shape), 0, 255).round().astype(np.uint8)
+    Image.fromarray(image).save(path)
+    return image
+
+
+@pytest.fixture
+def pairs(tmp_path):
+    """Two references of different sizes, three distorted images each, and a truncated file."""
+    out = []
+    for r, size in enumerate(((64, 96), (96, 64))):
+        ref = tmp_path / f"ref{r}.png"
+        image = _save(ref, r, size)
+        for k in range(3):
+            dist = tmp_path / f"ref{r}_{k}.png"
+            _save(dist, 10 * r + k, base=image, sigma=4.0 + 12 * k)
+            out.append(Pair(ref, dist))
+    bad = tmp_path / "ref0_bad.png"
+    bad.write_bytes(out[0].dist.read_bytes()[:100])
+    out.insert(2, Pair(out[0].ref, bad))
+    return out
+
+
+def _rows(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("per_step", [2, 3, 64])
+def test_groups_score_like_one_pair_at_a_time(tmp_path, weights_file, pairs, per_step):
+    scorer = Scorer(load_weights(weights_file), device="cpu", batch_size=16)
+    alone = run_batch(scorer, pairs, tmp_path / "alone.csv", pairs_per_step=1)
+    grouped = run_batch(scorer, pairs, tmp_path / "grouped.csv", pairs_per_step=per_step)
+    assert (alone.scored, alone.failed) == (grouped.scored, grouped.failed) == (6, 1)
+    a = {r["dist"]: r for r in _rows(tmp_path / "alone.csv")}
+    g = {r["dist"]: r for r in _rows(tmp_path / "grouped.csv")}
+    assert sorted(a) == sorted(g) == sorted(str(p.dist) for p in pairs)
+    for dist, row in a.items():
+        if row["error"]:
+            assert g[dist]["error"] == row["error"] and g[dist]["score"] == ""
+            continue
+        assert g[dist]["error"] == ""
+        assert float(g[dist]["score"]) == pytest.approx(float(row["score"]), abs=1e-5)
+        assert (g[dist]["patches"], g[dist]["width"], g[dist]["height"]) == (
+            row["patches"],
+            row["width"],
+            row["height"],
+        )
+    assert len({r["score"] for r in a.values() if not r["error"]}) == 6
+
+
+def test_a_failing_group_is_retried_pair_by_pair(tmp_path, weights_file, pairs, monkeypatch):
+    """A group that raises (out of memory, say) is scored again one pair at a time; a pair that fails
+    on its own gets the error in its row and the others are kept."""
+    scorer = Scorer(load_weights(weights_file), device="cpu", batch_size=16)
+    expected = {r["dist"]: r["score"] for r in _rows_of(run_batch, scorer, pairs, tmp_path / "ref.csv")}
+    real = scorer.score_many
+    poisoned = str(pairs[4].dist)
+    tensors = {}
+
+    def flaky(items):
+        if len(items) > 1:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        if any(image is tensors.get(poisoned) for _, image in items):
+            raise RuntimeError("simulated failure of one pair")
+        return real(items)
+
+    import radn_cli.batch as batch_module
+
+    load = batch_module.load_image
+
+    def remember(path):
+        loaded = load(path)
+        tensors[str(path)] = loaded.tensor
+        return loaded
+
+    monkeypatch.setattr(batch_module, "load_image", remember)
+    monkeypatch.setattr(scorer, "score_many", flaky)
+    errors = []
+    summary = run_batch(scorer, pairs, tmp_path / "out.csv", pairs_per_step=8, on_error=errors.append)
+    assert (summary.scored, summary.failed) == (5, 2)
+    rows = {r["dist"]: r for r in _rows(tmp_path / "out.csv")}
+    assert "simulated failure of one pair" in rows[poisoned]["error"] and poisoned in rows[poisoned]["error"]
+    for dist, score in expected.items():
+        if score and dist != poisoned:
+            assert rows[dist]["score"] == score  # scored alone: the same number as in the first run
+    assert len(errors) == 2
+
+
+def _rows_of(run, scorer, pairs, out):
+    run(scorer, pairs, out, pairs_per_step=1)
+    return _rows(out)
+
+
+def test_default_group_size_is_one_pair_on_the_cpu(weights_file):
+    scorer = Scorer(load_weights(weights_file), device="cpu")
+    assert group_size(scorer) == 1 and group_size(scorer, 5) == 5
+    assert scorer.batch_size == 256
