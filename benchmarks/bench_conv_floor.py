@@ -98,7 +98,9 @@ def measure(args) -> dict:
         loaded = load_weights(baseline.write_seeded_weights(Path(tmp) / "seeded.safetensors"))
     base = baseline.ReferenceStyleRADN(loaded.model).eval()
     report["baseline_s"] = median_time(lambda: base.score_pair(ref, dist), args.repeat)
-    for name, dtype in PRECISIONS.items():
+    report["precisions"] = list(args.precisions)
+    for name in args.precisions:
+        dtype = PRECISIONS[name]
         layers = []
         for layer, cin, cout, side_in, stride, runs in LAYERS:
             timing = time_layer(rows * cols, cin, cout, side_in, stride, dtype, args.repeat)
@@ -129,24 +131,24 @@ def markdown(report: dict) -> str:
         "| ours at floor |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in PRECISIONS:
+    for name in report["precisions"]:
         r = report[name]
         lines.append(
             f"| {name} | {r['conv_flop_per_pair'] / 1e9:.1f} | {r['floor_s']:.3f} | {r['floor_gflops']:.0f} "
             f"| {r['max_x_baseline']:.2f} | {r['ours_s']:.3f} | {r['ours_x_baseline']:.2f} "
             f"| {100 * r['ours_of_floor']:.0f}% |"
         )
-    lines += [
-        "",
-        "| layer | x per pair | fp32 ms | fp32 GFLOP/s | bf16 ms | bf16 GFLOP/s | layouts (fp32, bf16) |",
-    ]
-    lines.append("|---|---:|---:|---:|---:|---:|---|")
-    for fp32, bf16 in zip(report["fp32"]["layers"], report["bf16"]["layers"], strict=True):
-        lines.append(
-            f"| {fp32['layer']} | {fp32['runs_per_pair']} | {1e3 * fp32['seconds']:.2f} "
-            f"| {fp32['flop'] / fp32['seconds'] / 1e9:.0f} | {1e3 * bf16['seconds']:.2f} "
-            f"| {bf16['flop'] / bf16['seconds'] / 1e9:.0f} | {fp32['layout']}, {bf16['layout']} |"
+    names = report["precisions"]
+    header = "| layer | x per pair | " + " | ".join(f"{n} ms | {n} GFLOP/s" for n in names)
+    lines += ["", f"{header} | layouts ({', '.join(names)}) |"]
+    lines.append("|---|---:|" + "---:|---:|" * len(names) + "---|")
+    for index, layer in enumerate(report[names[0]]["layers"]):
+        cells = [report[n]["layers"][index] for n in names]
+        timings = " | ".join(
+            f"{1e3 * c['seconds']:.2f} | {c['flop'] / c['seconds'] / 1e9:.0f}" for c in cells
         )
+        layouts = ", ".join(c["layout"] for c in cells)
+        lines.append(f"| {layer['layer']} | {layer['runs_per_pair']} | {timings} | {layouts} |")
     return "\n".join(lines)
 
 
@@ -157,7 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables on stdout")
+    parser.add_argument(
+        "--precisions",
+        type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
+        default=list(PRECISIONS),
+        help="comma-separated, of fp32,bf16 (default both; fp32 alone on a CPU without bf16 kernels)",
+    )
     args = parser.parse_args(argv)
+    unknown = [p for p in args.precisions if p not in PRECISIONS]
+    if unknown or not args.precisions:
+        parser.error(f"--precisions: use fp32 and/or bf16, not {', '.join(unknown) or 'nothing'}")
     if args.threads:
         torch.set_num_threads(args.threads)
     keep_freed_memory()  # as the CLI and bench_scoring.py do
@@ -167,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print(markdown(report))
     else:
-        for name in PRECISIONS:
+        for name in report["precisions"]:
             r = report[name]
             print(
                 f"{name}: floor {r['floor_s']:.3f} s (max {r['max_x_baseline']:.2f}x baseline), "

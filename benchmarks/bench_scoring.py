@@ -64,8 +64,8 @@ if str(HERE) not in sys.path:
 import baseline  # noqa: E402  (puts the repository root and tests/ on sys.path)
 import torch  # noqa: E402
 
-from radn_cli.scoring import PRECISIONS, Scorer, keep_freed_memory  # noqa: E402
-from radn_cli.tiling import PATCH, grid_shape, tile  # noqa: E402
+from radn_cli.scoring import PRECISIONS, Scorer, default_batch_size, keep_freed_memory  # noqa: E402
+from radn_cli.tiling import PATCH, grid_shape  # noqa: E402
 from radn_cli.weights import LoadedWeights, load_weights  # noqa: E402
 
 ROOT = baseline.ROOT
@@ -218,27 +218,10 @@ def sync(device: torch.device) -> None:
 
 
 def batched_pairs(scorer: Scorer, refs: torch.Tensor, dists: torch.Tensor) -> list[float]:
-    """K same-size pairs [K, 3, H, W] through the model's stages in chunks, with Scorer's precision policy.
-
-    Not a radn_cli API: it shows what a multi-pair Scorer method would reach (convolutions at the
-    requested precision, attention, heads and pooling in fp32).
-    """
-    model, encoder, device = scorer.model, scorer.encoder, scorer.device
-    with torch.inference_mode():
-        ref_patches, _ = tile(refs.to(device, scorer.dtype))
-        dist_patches, _ = tile(dists.to(device, scorer.dtype))
-        k, n = ref_patches.shape[:2]
-        ref_patches, dist_patches = ref_patches.flatten(0, 1), dist_patches.flatten(0, 1)
-        ref_feats, dist_feats = [], []
-        for start in range(0, k * n, scorer.batch_size):
-            stop = min(k * n, start + scorer.batch_size)
-            feats, offsets = encoder.encode_reference(ref_patches[start:stop])
-            ref_feats.append(feats.float())
-            dist_feats.append(encoder.encode_distorted(dist_patches[start:stop], offsets).float())
-        ref_att = model.attend_reference(torch.cat(ref_feats).unflatten(0, (k, n)))
-        dist_att = model.attend_distorted(torch.cat(dist_feats).unflatten(0, (k, n)))
-        scores, weights = model.head(dist_att, ref_att)
-        return model.pool(scores, weights).tolist()
+    """K same-size pairs [K, 3, H, W], each with its own reference, through ``Scorer.score_many``:
+    their patches share forward passes of batch_size, as ``radn batch`` groups them on a GPU."""
+    encodings = scorer.encode_references(list(refs))
+    return [result.score for result in scorer.score_many(list(zip(encodings, dists)))]
 
 
 def make_workload(impl: str, case: Case, inputs: dict, scorer: Scorer | None, base, args, workdir: Path):
@@ -602,7 +585,7 @@ def targets(results: list[dict], device: str, trained: bool) -> list[dict]:
         r = row("288", "ours", "bf16")
         add("GPU 288x288 bf16 pairs/s (Scorer, one pair at a time)", r and r["pairs_per_s"], 1000)
         r = row("288", "ours-batched", "bf16")
-        add("GPU 288x288 bf16 pairs/s (model stages, pairs batched)", r and r["pairs_per_s"], 1000)
+        add("GPU 288x288 bf16 pairs/s (Scorer.score_many, pairs batched)", r and r["pairs_per_s"], 1000)
         r = row("png", "ours", "bf16")
         add("GPU 288x288 bf16 pairs/s end to end from PNG", r and r["pairs_per_s"], 600)
         for precision in ("fp32", "bf16", "fp16"):
@@ -794,10 +777,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--pair-batch",
         type=int,
         default=None,
-        help="also time K copies of a small pair through the model's stages at once "
-        "(not a radn_cli API; default 0 on cpu = off, 64 on cuda)",
+        help="also time K copies of a small pair scored together by Scorer.score_many "
+        "(default 0 on cpu = off, 64 on cuda)",
     )
-    parser.add_argument("--batch-size", type=int, default=256, help="Scorer batch size (patches per chunk)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="Scorer batch size (patches per chunk; default the Scorer's: 256 on cpu, 2048 on cuda)",
+    )
     parser.add_argument(
         "--check-batch-size",
         type=int,
@@ -858,6 +846,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.repeat = args.repeat or (20 if cuda else 5)
     args.repeat_large = args.repeat_large or (3 if cuda else 1)
     args.pair_batch = (64 if cuda else 0) if args.pair_batch is None else args.pair_batch
+    args.batch_size = args.batch_size or default_batch_size(torch.device(args.device))
     args.batch_check = [c.strip().lower() for c in args.batch_check.split(",") if c.strip()]
     for spec in args.cases:
         try:
