@@ -228,7 +228,8 @@ def score(
         Optional[Path],
         typer.Option(
             "--heatmap",
-            help="Write a weight-heatmap PNG (several images: name_<image>.png).",
+            help="Write a weight-heatmap PNG (several images: name_<image>.png; images that share a "
+            "name also get their folder: name_<folder>_<image>.png).",
             dir_okay=False,
             show_default=False,
         ),
@@ -247,13 +248,14 @@ def score(
     Several distorted images are ranked; the reference branch is computed once.
     """
     from .images import check_pair, load_image
-    from .report import error_record, format_score, model_record, score_record, summary_record
+    from .report import error_record, format_score, heatmap_paths, model_record, score_record, summary_record
 
     _check_outputs(heatmap)
     ref_image = load_image(ref)  # a bad reference is reported before the model is loaded
     check_pair(ref_image, ref_image, ref_path=ref, dist_path=ref)  # too small: once, not once per image
     _print_notes(ref_image)
     scorer = _make_scorer(weights, device, precision, batch_size)
+    heatmap_outputs = heatmap_paths(heatmap, dist) if heatmap is not None else {}
     reference = None
     records: list[dict] = []
     interactive = stderr.is_terminal and not quiet and not json_out
@@ -274,7 +276,7 @@ def score(
             sys.stdout.write(f"{format_score(result.score)}\t{path}\n")
             sys.stdout.flush()
         if heatmap is not None:
-            _write_heatmap(heatmap, path, len(dist) > 1, dist_image, result, "weights", None)
+            _write_heatmap(heatmap_outputs[path], path, dist_image, result, "weights", None)
         if interactive:
             _show_terminal_heatmap(path, result)
     summary = summary_record(records, higher_is_better=scorer.info.higher_is_better)
@@ -320,18 +322,14 @@ def _show_ranking(records: list[dict], higher_is_better: bool) -> None:
     stderr.print(table)
 
 
-def _write_heatmap(
-    template: Path, dist: Path, several: bool, image, result, kind: str, raw: Path | None
-) -> None:
+def _write_heatmap(out: Path, dist: Path, image, result, kind: str, raw: Path | None) -> None:
     import numpy as np
     import torch
 
     from .heatmap import patch_map, render_overlay, write_raw_csv
-    from .report import heatmap_path
 
     values = patch_map(result.patch_scores.numpy(), result.patch_weights.numpy(), result.grid, kind)
     pixels = (image.tensor.permute(1, 2, 0).mul(255).round().clamp(0, 255).to(torch.uint8)).numpy()
-    out = heatmap_path(template, dist, several)
     title = f"{dist.name}: score {result.score:.4f}"
     try:
         render_overlay(np.ascontiguousarray(pixels), values, kind=kind, title=title).save(out)
@@ -376,7 +374,7 @@ def heatmap_command(
     scorer = _make_scorer(weights, device, precision, batch_size)
     result = scorer.score_pair(ref_image.tensor, dist_image.tensor)
     sys.stdout.write(f"{format_score(result.score)}\t{dist}\n")
-    _write_heatmap(output, dist, False, dist_image, result, kind, raw)
+    _write_heatmap(output, dist, dist_image, result, kind, raw)
 
 
 # ---- radn batch ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from .scoring import PairScore
@@ -63,10 +64,34 @@ def format_score(score: float) -> str:
     return f"{score:.6f}"
 
 
-def heatmap_path(template: Path, dist: Path, several: bool) -> Path:
-    """Where the heatmap of one distorted image goes: the template itself, or with the image's name."""
-    if "{name}" in template.name:
-        return template.with_name(template.name.replace("{name}", dist.stem))
-    if several:
-        return template.with_name(f"{template.stem}_{dist.stem}{template.suffix}")
-    return template
+def heatmap_paths(template: Path, dists: list[Path]) -> dict[Path, Path]:
+    """Where the heatmap of each distorted image goes, none overwriting another.
+
+    One image: the template itself. Several: the template with each image's name (``map.png`` ->
+    ``map_<name>.png``, or ``{name}`` in the template replaced). Images that share a name (``a/x.png``
+    and ``b/x.png``, or ``x.png`` and ``x.jpg``) get the folders, and if need be the extension, that
+    tell them apart: ``map_a_x.png``, ``map_b_x.png``.
+    """
+    distinct = list(dict.fromkeys(dists))
+    labels = {d: d.stem for d in distinct}
+    stems: dict[str, list[Path]] = {}
+    for d in distinct:
+        stems.setdefault(d.stem, []).append(d)
+    for same in (group for group in stems.values() if len(group) > 1):
+        resolved = [d.resolve() for d in same]
+        common = Path(os.path.commonpath([str(r.parent) for r in resolved]))
+        relative = [r.relative_to(common) for r in resolved]
+        candidates = ["_".join(rel.with_suffix("").parts) for rel in relative]
+        if len(set(candidates)) < len(candidates):
+            candidates = ["_".join(rel.parts).replace(".", "_") for rel in relative]
+        labels.update(zip(same, candidates))
+    several = len(distinct) > 1
+    out = {}
+    for d in distinct:
+        if "{name}" in template.name:
+            out[d] = template.with_name(template.name.replace("{name}", labels[d]))
+        elif several:
+            out[d] = template.with_name(f"{template.stem}_{labels[d]}{template.suffix}")
+        else:
+            out[d] = template
+    return out

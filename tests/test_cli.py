@@ -866,3 +866,35 @@ def test_batch_pairs_per_step_gives_the_same_rows(pair, weights_file, tmp_path):
     assert scores["1"].keys() == scores["3"].keys() and len(scores["1"]) == 3
     for dist, value in scores["1"].items():
         assert scores["3"][dist] == pytest.approx(value, abs=1e-5)
+
+
+def test_score_heatmaps_of_images_with_the_same_name_do_not_overwrite_each_other(
+    pair, tmp_path, weights_file
+):
+    ref, d1, d2 = pair
+    a, b = tmp_path / "a" / "x.png", tmp_path / "b" / "x.png"
+    a.parent.mkdir()
+    b.parent.mkdir()
+    shutil.copy(d1, a)
+    shutil.copy(d2, b)
+    template = tmp_path / "maps" / "h.png"
+    template.parent.mkdir()
+    result = run("score", ref, a, b, "--heatmap", template, "--weights", weights_file)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in template.parent.iterdir()) == ["h_a_x.png", "h_b_x.png"]
+    assert (template.parent / "h_a_x.png").read_bytes() != (template.parent / "h_b_x.png").read_bytes()
+
+
+def test_heatmap_paths_are_unique_and_readable(tmp_path):
+    from radn_cli.report import heatmap_paths
+
+    t = tmp_path / "m.png"
+    assert heatmap_paths(t, [tmp_path / "d.png"]) == {tmp_path / "d.png": t}
+    one, two = tmp_path / "p" / "x.png", tmp_path / "q" / "r" / "x.png"
+    names = {k: v.name for k, v in heatmap_paths(t, [one, two, tmp_path / "y.png"]).items()}
+    assert names == {one: "m_p_x.png", two: "m_q_r_x.png", tmp_path / "y.png": "m_y.png"}
+    png, jpg = tmp_path / "x.png", tmp_path / "x.jpg"
+    assert {v.name for v in heatmap_paths(t, [png, jpg]).values()} == {"m_x_png.png", "m_x_jpg.png"}
+    named = heatmap_paths(tmp_path / "{name}-map.png", [one, two])
+    assert {v.name for v in named.values()} == {"p_x-map.png", "q_r_x-map.png"}
+    assert len(heatmap_paths(t, [one, one])) == 1  # the same image twice: one file
