@@ -856,9 +856,32 @@ def _show_training_event(event: dict) -> None:
         _note(f"radn: {kind} at step {event.get('step')}")
 
 
+def _click_usage_error() -> type[Exception]:
+    try:  # Typer 0.2x vendors Click; earlier versions use the click package
+        from typer._click.exceptions import UsageError as ClickUsageError
+    except ImportError:  # pragma: no cover - depends on the installed Typer
+        from click.exceptions import UsageError as ClickUsageError
+    return ClickUsageError
+
+
 def main() -> None:
+    """The `radn` entry point. Usage errors (a missing argument, an unknown option or value) are one
+    `radn: error:` line like every other error, with the command's --help to try, and exit 2."""
     try:
-        app()
-    except KeyboardInterrupt:  # outside a command (inside one, handle_errors deals with it)
+        usage_error = _click_usage_error()
+        try:
+            code = app(standalone_mode=False, prog_name="radn")
+        except usage_error as exc:
+            if not exc.format_message().strip():  # a group called without a command: its help was shown
+                sys.exit(exc.exit_code)
+            command = exc.ctx.command_path if exc.ctx is not None else "radn"
+            _say(
+                f"radn: error: {_one_line(exc.format_message())} (try '{command} --help')",
+                prefix_style="bold red",
+                prefix_len=len("radn: error:"),
+            )
+            code = int(ExitCode.USAGE)
+        sys.exit(code if isinstance(code, int) else 0)
+    except (KeyboardInterrupt, typer.Abort):  # outside a command (inside one, handle_errors deals with it)
         sys.stderr.write("radn: interrupted\n")
         sys.exit(int(ExitCode.INTERRUPTED))

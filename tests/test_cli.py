@@ -898,3 +898,22 @@ def test_heatmap_paths_are_unique_and_readable(tmp_path):
     named = heatmap_paths(tmp_path / "{name}-map.png", [one, two])
     assert {v.name for v in named.values()} == {"p_x-map.png", "q_r_x-map.png"}
     assert len(heatmap_paths(t, [one, one])) == 1  # the same image twice: one file
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["score"], "radn: error: Missing argument 'ref'. (try 'radn score --help')"),
+        (["score", "a.png", "b.png", "--precision", "fp8"], "Invalid value for '--precision'"),
+        (["bogus"], "radn: error: No such command 'bogus'. (try 'radn --help')"),
+    ],
+)
+def test_usage_errors_from_the_entry_point_are_one_line_exit_2(args, expected):
+    """The installed `radn` (and `python -m radn_cli`) turn Typer's usage-error panel into one line."""
+    done = subprocess.run(
+        [sys.executable, "-m", "radn_cli", *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("radn: error: ") and expected in lines[0]
