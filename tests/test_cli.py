@@ -917,3 +917,21 @@ def test_usage_errors_from_the_entry_point_are_one_line_exit_2(args, expected):
     assert done.stdout == ""
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("radn: error: ") and expected in lines[0]
+
+
+def test_ctrl_c_while_pytorch_loads_is_held_then_raised_in_our_code():
+    import signal as _signal
+
+    from radn_cli.cli import _ctrl_c_deferred
+
+    reached_end = False
+    with pytest.raises(KeyboardInterrupt):
+        with _ctrl_c_deferred():
+            os.kill(os.getpid(), _signal.SIGINT)
+            for _ in range(1000):  # give the interpreter every chance to run the handler here
+                pass
+            reached_end = True  # the Ctrl-C did not interrupt the block
+    assert reached_end
+    assert _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler  # restored
+    with _ctrl_c_deferred():  # no Ctrl-C: nothing raised
+        pass
