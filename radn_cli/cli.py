@@ -634,9 +634,8 @@ def eval_command(
 
     RADN and the classical PSNR, SSIM and MS-SSIM are computed on the same pairs, side by side.
     """
-    with _ctrl_c_deferred():
-        from .evaluation.databases import load_database
-        from .evaluation.runner import METRICS, evaluate
+    from .evaluation.databases import load_database
+    from .evaluation.runner import METRICS, evaluate
 
     metrics = tuple(m.strip().lower() for m in metric.split(",") if m.strip())
     unknown = [m for m in metrics if m not in METRICS]
@@ -825,9 +824,8 @@ def train(
 
     Writes OUT/best.safetensors (best on held-out photos), OUT/last.safetensors, OUT/last.ckpt, OUT/log.jsonl.
     """
-    with _ctrl_c_deferred():
-        from .train.loop import TrainConfig
-        from .train.loop import train as run_training
+    from .train.loop import TrainConfig
+    from .train.loop import train as run_training
 
     flags = {
         "photos": None if photos is None else str(photos),

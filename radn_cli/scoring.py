@@ -46,6 +46,19 @@ def _layouts(device: torch.device) -> tuple[torch.memory_format, torch.memory_fo
     return torch.channels_last, torch.channels_last
 
 
+def _same_size_groups(sizes: Sequence[int]) -> list[list[int]]:
+    """Indices grouped by equal size, in order of first appearance: [81, 12, 81] -> [[0, 2], [1]]."""
+    groups: dict[int, list[int]] = {}
+    for index, size in enumerate(sizes):
+        groups.setdefault(size, []).append(index)
+    return list(groups.values())
+
+
+def _concat(pieces: list[torch.Tensor]) -> torch.Tensor:
+    """torch.cat, without a copy for a single piece (the chunk of a single image)."""
+    return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+
+
 def _buffer(chunk: torch.Tensor, n: int) -> torch.Tensor:
     """An empty fp32 (n, ...) tensor for the per-patch outputs of which ``chunk`` is the first chunk."""
     return torch.empty((n, *chunk.shape[1:]), dtype=torch.float32, device=chunk.device)
@@ -226,8 +239,7 @@ class Scorer:
             yield segments, self._gather(images, segments)
 
     def _gather(self, images: Sequence[torch.Tensor], segments: list[tuple[int, int, int]]) -> torch.Tensor:
-        pieces = [patches_at(images[i], start, stop) for i, start, stop in segments]
-        return (pieces[0] if len(pieces) == 1 else torch.cat(pieces)).to(self.dtype)
+        return _concat([patches_at(images[i], start, stop) for i, start, stop in segments]).to(self.dtype)
 
     @staticmethod
     def _scatter(
@@ -246,8 +258,7 @@ class Scorer:
         """A per-image stage (attention) over each image's (N, 512) features; images with the same N
         go through it together, as one (B, N, 512) batch."""
         out: list[torch.Tensor | None] = [None] * len(features)
-        for n in dict.fromkeys(f.shape[0] for f in features):
-            group = [i for i, f in enumerate(features) if f.shape[0] == n]
+        for group in _same_size_groups([f.shape[0] for f in features]):
             for i, value in zip(group, stage(torch.stack([features[i] for i in group])).unbind(0)):
                 out[i] = value
         return out
@@ -317,13 +328,11 @@ class Scorer:
             for segments, patches in self._patch_chunks(images, counts):
                 offsets = None
                 if references[0].offsets is not None:
-                    pieces = [references[i].offsets[start:stop] for i, start, stop in segments]
-                    offsets = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+                    offsets = _concat([references[i].offsets[start:stop] for i, start, stop in segments])
                 self._scatter(features, self.encoder.encode_distorted(patches, offsets), segments, counts)
         attended = self._per_image(self.model.attend_distorted, features)
         results: list[PairScore | None] = [None] * len(items)
-        for n in dict.fromkeys(counts):
-            group = [i for i, count in enumerate(counts) if count == n]
+        for group in _same_size_groups(counts):
             dist = torch.stack([attended[i] for i in group])
             ref = torch.stack([references[i].features for i in group])
             scores, weights = self.model.head(dist, ref)  # (B, N)
