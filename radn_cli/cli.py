@@ -815,6 +815,31 @@ def train(
         typer.Option("--db", help="Human-rated database (any `radn eval` layout) for the regression stage."),
     ] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Name of the exported weights.")] = None,
+    rank_weight: Annotated[
+        Optional[float],
+        typer.Option(
+            "--rank-weight",
+            min=0.0,
+            help="Cross-type preference loss weight (default 1; 0: MSE only).",
+        ),
+    ] = None,
+    ema: Annotated[
+        Optional[float],
+        typer.Option(
+            "--ema",
+            min=0.0,
+            max=0.9999,
+            help="Moving-average decay of exported weights (default 0: off).",
+        ),
+    ] = None,
+    clean: Annotated[
+        Optional[float],
+        typer.Option("--clean", min=0.0, max=1.0, help="Chance a version is a clean copy (default 0)."),
+    ] = None,
+    shift: Annotated[
+        Optional[float],
+        typer.Option("--shift", min=0.0, max=1.0, help="Chance a version is shifted 0-2 px (default 0)."),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     device: DeviceOpt = "auto",
     precision: Annotated[Optional[str], typer.Option("--precision", help="fp32 or bf16.")] = None,
@@ -842,6 +867,10 @@ def train(
         "init": None if init is None else str(init),
         "db": None if db is None else str(db),
         "name": name,
+        "rank_weight": rank_weight,
+        "ema": ema,
+        "clean": clean,
+        "shift": shift,
         "precision": precision,
         "device": device,
         "deformable": False if no_deformable else None,

@@ -7,9 +7,17 @@ import torch
 from PIL import Image
 
 from radn_cli.errors import UsageError
-from radn_cli.train.data import PhotoBank, find_photos, make_batch, split_photos
-from radn_cli.train.labels import CATEGORIES, CELLS, KADID_DMOS, preference_probability, table_from_csv
-from radn_cli.train.loop import TrainConfig, train
+from radn_cli.model import RADN, RADNConfig
+from radn_cli.train.data import CLEAN, PhotoBank, find_photos, make_batch, split_photos
+from radn_cli.train.labels import (
+    BEST_CELL,
+    CATEGORIES,
+    CELLS,
+    KADID_DMOS,
+    preference_probability,
+    table_from_csv,
+)
+from radn_cli.train.loop import TrainConfig, WeightAverage, batch_loss, cross_pairs, train
 from radn_cli.weights import load_weights
 
 KADID_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels" / "kadid10k.csv"
@@ -83,6 +91,85 @@ def test_batches_share_patch_positions(photo_dir):
     assert torch.equal(batch.dist, again.dist)
 
 
+def _batch(photo_dir, seed=0, **kw):
+    bank = PhotoBank(find_photos(photo_dir), 64)
+    settings = dict(photos=2, per_photo=3, patches=4, crop=64, contrastive=False, device=torch.device("cpu"))
+    settings.update(kw)
+    return make_batch(bank, torch.Generator().manual_seed(seed), **settings)
+
+
+def test_invariance_off_draws_the_same_batches_as_before(photo_dir):
+    plain = _batch(photo_dir)
+    off = _batch(photo_dir, clean=0.0, shift=0.0)
+    assert torch.equal(plain.dist, off.dist) and torch.equal(plain.mean, off.mean)
+
+
+def test_clean_versions_are_undistorted_copies_with_the_best_target(tmp_path):
+    # a photo whose red and green values are 2x and 2y: a copy's shift reads off its difference
+    y, x = np.mgrid[0:80, 0:100]
+    ramp = np.stack([2 * x, 2 * y, np.full_like(x, 128)], axis=-1).astype(np.uint8)
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    batch = _batch(tmp_path, clean=1.0, per_photo=6, patches=3)
+    assert (batch.cells == torch.tensor(CLEAN)).all()
+    assert torch.allclose(batch.mean, torch.full_like(batch.mean, BEST_CELL[0]))
+    assert BEST_CELL[0] == max(m for cells in KADID_DMOS.values() for m, _ in cells)
+    shifts = set()
+    for p in range(2):
+        for k in range(6):
+            diff = ((batch.dist[p, k] - batch.ref[p]) * 255).round()  # (N, 3, 32, 32)
+            per_channel = diff.amax(dim=(0, 2, 3))
+            assert torch.equal(diff.amin(dim=(0, 2, 3)), per_channel)  # one shift for the whole copy
+            assert per_channel.abs().max() <= 4 and per_channel[2] == 0  # at most 2 px
+            shifts.add(tuple(per_channel.tolist()))
+    assert len(shifts) > 1
+
+
+def test_shifted_distorted_versions_keep_their_targets(photo_dir):
+    plain = _batch(photo_dir, seed=3, per_photo=5)
+    shifted = _batch(photo_dir, seed=3, per_photo=5, shift=1.0)
+    assert not torch.equal(plain.dist, shifted.dist)
+    assert (shifted.cells != torch.tensor(CLEAN)).any(dim=-1).all()
+    for p in range(2):
+        for k in range(5):
+            t, level = (int(v) for v in shifted.cells[p, k])
+            assert float(shifted.mean[p, k]) == pytest.approx(KADID_DMOS[t][level - 1][0])
+
+
+def test_cross_pairs_span_photos_and_skip_equal_cells():
+    cells = torch.tensor([[[1, 1], [2, 3]], [[1, 1], [0, 0]]])  # photo 0: two cells, photo 1: one repeats
+    i, j = cross_pairs(cells)
+    pairs = set(zip(i.tolist(), j.tolist()))
+    assert pairs == {(0, 1), (0, 3), (1, 2), (1, 3), (2, 3)}  # (0, 2) share the cell (1, 1)
+
+
+def test_rank_loss_adds_the_cross_type_preference_term(photo_dir):
+    torch.manual_seed(0)
+    model = RADN(RADNConfig.wresnet()).eval()
+    batch = _batch(photo_dir, patches=2)
+    off = torch.autocast("cpu", enabled=False)
+    torch.set_grad_enabled(False)
+    mse = batch_loss(model, batch, False, off)
+    both = batch_loss(model, batch, False, off, rank_weight=1.0)
+    assert float(both) > float(mse) > 0
+    double = batch_loss(model, batch, False, off, rank_weight=2.0)
+    torch.set_grad_enabled(True)
+    assert float(double - mse) == pytest.approx(2 * float(both - mse), rel=1e-4)
+
+
+def test_weight_average_follows_the_model():
+    torch.manual_seed(0)
+    model = RADN(RADNConfig.wresnet())
+    average = WeightAverage(model, decay=0.75)
+    start = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    average.update(model)
+    for a, s in zip(average.model.parameters(), start):
+        torch.testing.assert_close(a, s + 0.25)
+    assert not any(p.requires_grad for p in average.model.parameters())
+
+
 def _config(photo_dir, out, **kw):
     settings = dict(
         photos=str(photo_dir),
@@ -129,11 +216,26 @@ def test_training_runs_exports_and_resumes_identically(photo_dir, tmp_path):
         torch.testing.assert_close(again[name], tensor, rtol=0, atol=0)
 
 
+def test_ema_and_invariance_runs_resume_identically(photo_dir, tmp_path):
+    settings = dict(pretrain_steps=0, steps=4, per_photo=3, ema=0.5, clean=0.5, shift=0.5, rank_weight=1.0)
+    train(_config(photo_dir, tmp_path / "a", **settings))
+    straight = load_weights(tmp_path / "a" / "last.safetensors").model.state_dict()
+    assert json.loads(load_weights(tmp_path / "a" / "last.safetensors").info.metadata["recipe"])["ema"] == 0.5
+    train(_config(photo_dir, tmp_path / "b", **settings), stop_at=2)
+    train(_config(photo_dir, tmp_path / "b", **settings), resume=True)
+    again = load_weights(tmp_path / "b" / "last.safetensors").model.state_dict()
+    for name, tensor in straight.items():  # the exported average, not the raw weights, and resumed exactly
+        torch.testing.assert_close(again[name], tensor, rtol=0, atol=0)
+
+
 def test_config_errors(photo_dir, tmp_path):
     with pytest.raises(UsageError):
         _config(photo_dir, tmp_path, steps=0, pretrain_steps=0)
     with pytest.raises(UsageError):
         _config(photo_dir, tmp_path, per_photo=1)
+    for bad_setting in ({"ema": 1.0}, {"clean": 1.5}, {"shift": -0.1}, {"rank_weight": -1.0}):
+        with pytest.raises(UsageError):
+            _config(photo_dir, tmp_path, **bad_setting)
     bad = tmp_path / "settings.json"
     bad.write_text(json.dumps({"photos": "x", "out": "y", "learning_rate": 1}))
     with pytest.raises(UsageError, match="learning_rate"):
@@ -166,10 +268,18 @@ def test_train_command(photo_dir, tmp_path):
         "pretrain_steps = 1\nsteps = 1\nphotos_per_batch = 1\nper_photo = 2\npatches = 2\ncrop = 64\n"
         "val_fraction = 0.34\nval_photos = 1\nval_per_photo = 2\nval_crop = 64\n"
     )
-    result = CliRunner().invoke(app, ["train", "--config", str(settings), "--seed", "3"])
+    flags = ["--seed", "3", "--ema", "0.9", "--clean", "0.2", "--shift", "0.3", "--rank-weight", "0.5"]
+    result = CliRunner().invoke(app, ["train", "--config", str(settings), *flags])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(out / "best.safetensors")
-    assert json.loads((out / "config.json").read_text())["seed"] == 3
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["seed"], saved["ema"], saved["clean"], saved["shift"], saved["rank_weight"]) == (
+        3,
+        0.9,
+        0.2,
+        0.3,
+        0.5,
+    )
     missing = CliRunner().invoke(app, ["train", "--steps", "1"])
     assert missing.exit_code == 2
 

@@ -5,6 +5,11 @@ the same way for all versions), K distortion cells (type, level), and N random 3
 shared by the reference and its K versions, so the reference branch runs once per photo. For the
 contrastive stage the K cells of a photo come from one KADID category, so every pair within the
 photo is a valid preference pair.
+
+Invariance (regression stage): with probability ``clean`` a version is the clean photo itself, as is
+or shifted by 1-2 px, with the best KADID cell as its target (cell (0, 0)): people do not see a
+1-pixel misalignment, and the paper's deformable step is there to tolerate it. With probability
+``shift`` a distorted version is cut 1-2 px off the reference's position (target unchanged).
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ import torch
 from ..images import SUPPORTED_SUFFIXES, load_image
 from ..tiling import PATCH
 from .distortions import distort
-from .labels import CATEGORIES, CELLS, target
+from .labels import BEST_CELL, CATEGORIES, CELLS, target
+
+CLEAN = (0, 0)  # the cell of an identical or shifted clean copy
+MAX_SHIFT = 2  # pixels
 
 
 def find_photos(root: str | Path) -> list[Path]:
@@ -101,29 +109,47 @@ def make_batch(
     crop: int,
     contrastive: bool,
     device: torch.device,
+    clean: float = 0.0,
+    shift: float = 0.0,
 ) -> Batch:
+    """P photos x K versions; ``clean`` and ``shift`` are the invariance probabilities (module doc)."""
+    invariance = not contrastive and (clean > 0 or shift > 0)
+    margin = MAX_SHIFT if invariance else 0
     refs, dists, means, sds, cells = [], [], [], [], []
     for _ in range(photos):
         photo = bank.get(int(torch.randint(len(bank), (), generator=g)))
         _, height, width = photo.shape
-        size = min(crop, height, width)
-        top = int(torch.randint(0, height - size + 1, (), generator=g))
-        left = int(torch.randint(0, width - size + 1, (), generator=g))
-        ref = _augment(photo[:, top : top + size, left : left + size], g).to(device).float().div_(255)
+        size = min(crop, height - 2 * margin, width - 2 * margin)
+        top = int(torch.randint(0, height - size - 2 * margin + 1, (), generator=g))
+        left = int(torch.randint(0, width - size - 2 * margin + 1, (), generator=g))
+        window = photo[:, top : top + size + 2 * margin, left : left + size + 2 * margin]
+        window = _augment(window, g).to(device).float().div_(255)
+        ref = window[:, margin : margin + size, margin : margin + size]
         chosen = _choose_cells(per_photo, contrastive, g)
         seed = int(torch.randint(0, 2**62, (), generator=g))
         versions = []
         for i, (type_id, level) in enumerate(chosen):
+            source = ref
+            if invariance:
+                is_clean = bool(torch.rand((), generator=g) < clean)
+                if is_clean or bool(torch.rand((), generator=g) < shift):
+                    dy, dx = torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=g).tolist()
+                    source = window[:, margin + dy : margin + dy + size, margin + dx : margin + dx + size]
+                if is_clean:
+                    chosen[i] = CLEAN
+                    versions.append(source)
+                    continue
             dg = torch.Generator(device=device).manual_seed(seed + i)
-            versions.append(distort(ref[None], type_id, level, generator=dg)[0])
+            versions.append(distort(source[None], type_id, level, generator=dg)[0])
         ys = torch.randint(0, size - PATCH + 1, (patches,), generator=g).tolist()
         xs = torch.randint(0, size - PATCH + 1, (patches,), generator=g).tolist()
         stack = torch.stack([ref, *versions])  # (1 + K, 3, size, size)
         cut = torch.stack([stack[:, :, y : y + PATCH, x : x + PATCH] for y, x in zip(ys, xs)], dim=1)
         refs.append(cut[0])
         dists.append(cut[1:])
-        means.append([target(t, lv)[0] for t, lv in chosen])
-        sds.append([target(t, lv)[1] for t, lv in chosen])
+        targets = [BEST_CELL if cell == CLEAN else target(*cell) for cell in chosen]
+        means.append([m for m, _ in targets])
+        sds.append([sd for _, sd in targets])
         cells.append(chosen)
     return Batch(
         ref=torch.stack(refs),

@@ -63,6 +63,10 @@ CATEGORIES: dict[str, tuple[int, ...]] = {
 CELLS: tuple[tuple[int, int], ...] = tuple((t, level) for t in KADID_DMOS for level in range(1, 6))
 
 
+# The target of an identical (or 1-2 px shifted) copy of the reference: the best-rated KADID cell.
+BEST_CELL: Cell = max((cell for cells in KADID_DMOS.values() for cell in cells), key=lambda c: c[0])
+
+
 def target(type_id: int, level: int) -> Cell:
     return KADID_DMOS[type_id][level - 1]
 

@@ -6,7 +6,12 @@ the photo's K versions is compared (as RankIQA does). The target is the probabil
 prefer i over j, Phi((m_i - m_j) / sqrt(s_i^2 + s_j^2)); the prediction is the same expression with
 the model's scores (Phi approximated by sigmoid(1.702 x)), so the loss is minimal when score
 differences equal DMOS differences. Stage 2: MSE on the (type, level) mean DMOS, as the reference
-code regresses MOS. Prints nothing: progress goes to the ``on_event`` callback.
+code regresses MOS, plus (``rank_weight``) the same preference loss over every pair of the batch
+whose cells differ, across photos and distortion types: the errors that hurt rankings on human-rated
+sets are across types, which within-photo, within-category pairs never see. Optional invariance
+versions (identical and 1-2 px shifted clean copies, shifted distorted versions; ``clean``,
+``shift``) and an exponential moving average of the weights (``ema``), which is what is validated
+and exported when on. Prints nothing: progress goes to the ``on_event`` callback.
 """
 
 from __future__ import annotations
@@ -70,6 +75,10 @@ class TrainConfig:
     init: str = ""  # radn weights to start from (fine-tuning); "" = fresh initialisation
     db: str = ""  # human-rated database (any layout radn eval reads) for the regression stage; "" = synthetic
     name: str = "radn-kadid-synthetic"
+    rank_weight: float = 1.0  # regression stage: weight of the cross-type preference loss beside the MSE
+    ema: float = 0.0  # decay of the weights' moving average (validated and exported); 0: off
+    clean: float = 0.0  # regression stage: probability that a version is a clean (shifted) copy
+    shift: float = 0.0  # regression stage: probability that a distorted version is shifted 1-2 px
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.pretrain_steps < 0 or self.steps + self.pretrain_steps == 0:
@@ -78,6 +87,13 @@ class TrainConfig:
             raise UsageError("contrastive pretraining needs --per-photo of at least 2")
         if self.precision not in ("fp32", "bf16"):
             raise UsageError("training precision must be fp32 or bf16")
+        if not 0.0 <= self.ema < 1.0:
+            raise UsageError("--ema must be in [0, 1)")
+        for name in ("clean", "shift"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise UsageError(f"--{name} must be a probability in [0, 1]")
+        if self.rank_weight < 0:
+            raise UsageError("--rank-weight must not be negative")
 
     @property
     def model_config(self) -> RADNConfig:
@@ -161,17 +177,57 @@ def _lr_factor(step: int, total: int, warmup: int = 20) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def batch_loss(model: RADN, batch, contrastive: bool, autocast: torch.autocast) -> torch.Tensor:
+def _preference_loss(scores: torch.Tensor, batch, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy between the model's and people's preference of image i over image j."""
+    mean, sd = batch.mean.flatten(), batch.sd.flatten()
+    spread = torch.sqrt(sd[i] ** 2 + sd[j] ** 2)
+    p = preference_probability(mean[i], sd[i], mean[j], sd[j])
+    logits = 1.702 * (scores[i] - scores[j]) / spread
+    return F.binary_cross_entropy_with_logits(logits, p)
+
+
+def cross_pairs(cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (into the flattened batch) of every pair of images whose (type, level) cells differ."""
+    flat = cells.reshape(-1, 2)
+    i, j = torch.triu_indices(flat.shape[0], flat.shape[0], 1)
+    keep = (flat[i] != flat[j]).any(dim=1)
+    return i[keep], j[keep]
+
+
+def batch_loss(
+    model: RADN, batch, contrastive: bool, autocast: torch.autocast, rank_weight: float = 0.0
+) -> torch.Tensor:
     with autocast:
         out = model.forward_shared_reference(batch.dist, batch.ref)
     scores = out.score.float()  # (P, K)
-    if not contrastive:
-        return F.mse_loss(scores, batch.mean)
-    i, j = torch.triu_indices(scores.shape[1], scores.shape[1], 1)
-    spread = torch.sqrt(batch.sd[:, i] ** 2 + batch.sd[:, j] ** 2)
-    p = preference_probability(batch.mean[:, i], batch.sd[:, i], batch.mean[:, j], batch.sd[:, j])
-    logits = 1.702 * (scores[:, i] - scores[:, j]) / spread
-    return F.binary_cross_entropy_with_logits(logits, p)
+    if contrastive:  # every pair within each photo
+        k = scores.shape[1]
+        a, b = torch.triu_indices(k, k, 1)
+        rows = torch.arange(scores.shape[0])[:, None] * k
+        return _preference_loss(scores.flatten(), batch, (rows + a).flatten(), (rows + b).flatten())
+    loss = F.mse_loss(scores, batch.mean)
+    if rank_weight:
+        i, j = (index.to(scores.device) for index in cross_pairs(batch.cells))
+        if i.numel():
+            loss = loss + rank_weight * _preference_loss(scores.flatten(), batch, i, j)
+    return loss
+
+
+class WeightAverage:
+    """Exponential moving average of a model's parameters and buffers (a copy of the model)."""
+
+    def __init__(self, model: RADN, decay: float) -> None:
+        self.decay = decay
+        self.model = RADN(model.config).to(next(model.parameters()).device)
+        self.model.load_state_dict(model.state_dict())
+        self.model.eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: RADN) -> None:
+        mine = list(self.model.parameters())
+        torch._foreach_lerp_(mine, [p.detach() for p in model.parameters()], 1 - self.decay)
+        for a, b in zip(self.model.buffers(), model.buffers()):
+            a.copy_(b)
 
 
 @torch.no_grad()
@@ -246,6 +302,7 @@ def train(
     optimizer = torch.optim.Adam(parameter_groups(model, config.lr), lr=config.lr)
     total = config.pretrain_steps + config.steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, total))
+    average = WeightAverage(model, config.ema) if config.ema else None
     state = TrainState()
     g = torch.Generator().manual_seed(config.seed)
     checkpoint = out / CHECKPOINT
@@ -254,6 +311,8 @@ def train(
         if saved["config"] != _comparable(config):
             raise UsageError(f"{checkpoint}: the run was started with other settings; use another --out")
         model.load_state_dict(saved["model"])
+        if average is not None:
+            average.model.load_state_dict(saved.get("ema", saved["model"]))
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         g.set_state(saved["generator"])
@@ -264,6 +323,7 @@ def train(
         emit({"event": "resumed", "step": state.step})
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
+    exported = average.model if average is not None else model  # what is validated and exported
     started = time.perf_counter() - state.seconds
     images = config.photos_per_batch * config.per_photo
     while state.step < total:
@@ -271,7 +331,7 @@ def train(
             emit({"event": "time_limit", "step": state.step})
             break
         if stop_at is not None and state.step >= stop_at:
-            _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config)
+            _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average)
             emit({"event": "stopped", "step": state.step})
             return out / BEST
         contrastive = state.step < config.pretrain_steps
@@ -288,9 +348,11 @@ def train(
                 crop=config.crop,
                 contrastive=contrastive,
                 device=device,
+                clean=config.clean,
+                shift=config.shift,
             )
         data_seconds = time.perf_counter() - tick
-        loss = batch_loss(model, batch, contrastive, autocast)
+        loss = batch_loss(model, batch, contrastive, autocast, config.rank_weight)
         if not torch.isfinite(loss):
             raise RadnError(f"training diverged at step {state.step} (loss {float(loss)}); lower --lr")
         optimizer.zero_grad(set_to_none=True)
@@ -299,6 +361,8 @@ def train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         optimizer.step()
         scheduler.step()
+        if average is not None:
+            average.update(model)
         state.step += 1
         seconds = time.perf_counter() - tick
         event = {
@@ -312,23 +376,23 @@ def train(
             "data_fraction": data_seconds / seconds,
         }
         if state.step % config.val_every == 0 or state.step == total:
-            event.update(validate(model, val, autocast))
+            event.update(validate(exported, val, autocast))
             if event["val_srocc"] > state.best_srocc:
                 state.best_srocc, state.best_step = event["val_srocc"], state.step
-                _export(model, out / BEST, config, state, device, event)
+                _export(exported, out / BEST, config, state, device, event)
         state.seconds = time.perf_counter() - started
         state.history.append({k: v for k, v in event.items() if k != "event"})
         with open(out / "log.jsonl", "a") as log:
             log.write(json.dumps(event) + "\n")
         emit(event)
         if state.step % config.checkpoint_every == 0 or state.step == total:
-            _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config)
+            _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average)
 
-    final = validate(model, val, autocast)
+    final = validate(exported, val, autocast)
     if final["val_srocc"] > state.best_srocc or not (out / BEST).is_file():
         state.best_srocc, state.best_step = final["val_srocc"], state.step
-        _export(model, out / BEST, config, state, device, final)
-    _export(model, out / LAST, config, state, device, final)
+        _export(exported, out / BEST, config, state, device, final)
+    _export(exported, out / LAST, config, state, device, final)
     if rated is not None:
         emit(
             {
@@ -337,7 +401,7 @@ def train(
                 "message": f"scores are on the scale of {rated.database.name}: {rated.database.scale}",
             }
         )
-    _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config)
+    _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average)
     emit(
         {
             "event": "done",
@@ -357,7 +421,7 @@ def _comparable(config: TrainConfig) -> dict:
 
 
 def _save_checkpoint(
-    path: Path, model, optimizer, scheduler, g, state: TrainState, config: TrainConfig
+    path: Path, model, optimizer, scheduler, g, state: TrainState, config: TrainConfig, average=None
 ) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(
@@ -369,6 +433,7 @@ def _save_checkpoint(
             "torch_rng": torch.get_rng_state(),
             "state": asdict(state),
             "config": _comparable(config),
+            **({"ema": average.model.state_dict()} if average is not None else {}),
             **({"cuda_rng": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {}),
         },
         tmp,
