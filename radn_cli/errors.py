@@ -17,10 +17,14 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message ("" when it has none): error reports stay one line."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else ""
+def first_line(message: object, limit: int | None = None) -> str:
+    """The first line of an exception's (or any object's) text, "" when it has none, cut to ``limit``
+    characters with "...": error reports and notes stay one line."""
+    lines = str(message).strip().splitlines()
+    line = lines[0] if lines else ""
+    if limit is not None and len(line) > limit:
+        line = line[: limit - 3] + "..."
+    return line
 
 
 def describe(exc: BaseException) -> str:

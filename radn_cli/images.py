@@ -45,8 +45,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from .constants import IMAGE_SUFFIXES, PATCH
 from .errors import ImageError, SizeMismatchError, UsageError
-from .tiling import PATCH
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_PIXELS: int = 100_000_000
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"})
+SUPPORTED_SUFFIXES = IMAGE_SUFFIXES
 
 _FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
 _NOT_IMAGE = "not a recognised image (PNG, JPEG, WebP, TIFF, BMP)"

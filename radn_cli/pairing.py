@@ -53,9 +53,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from radn_cli.errors import PairingError, UsageError
+from .constants import IMAGE_SUFFIXES
+from .errors import PairingError, UsageError
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"})
 MODES = ("auto", "path", "prefix")
 SEPARATORS = frozenset("_-.")
 

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from radn_cli.errors import RadnError, UsageError
+from .errors import RadnError, UsageError
 
 try:
     import fcntl

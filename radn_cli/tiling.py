@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-PATCH = 32
+from .constants import PATCH
 
 
 def grid_shape(height: int, width: int, patch: int = PATCH) -> tuple[int, int]:

@@ -39,7 +39,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from radn_cli.errors import ImageError, SizeMismatchError
+from ..errors import ImageError, SizeMismatchError
 
 __all__ = [
     "MS_SSIM_MIN_SIZE",

@@ -41,7 +41,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from radn_cli.errors import PairingError, UsageError
+from ..errors import PairingError, UsageError
 
 __all__ = ["LAYOUTS", "RatedDatabase", "RatedPair", "detect_layout", "load_database"]
 
