@@ -10,3 +10,14 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".
 
 # RADN scores non-overlapping PATCH x PATCH squares, row-major from the top-left corner.
 PATCH = 32
+
+# --precision values, fastest last on a GPU; training runs in the first two only
+PRECISION_NAMES: tuple[str, ...] = ("fp32", "bf16", "fp16")
+TRAINING_PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+
+# Per-patch maps a heatmap can show: the patch weights (where the model looks), the patch quality
+# scores, and each patch's contribution to the image's score (w_i * s_i / sum w)
+HEATMAP_MAPS: tuple[str, ...] = ("weights", "scores", "contribution")
+
+# What `radn eval` measures: RADN and the classical full-reference metrics
+EVAL_METRICS: tuple[str, ...] = ("radn", "psnr", "ssim", "ms-ssim")

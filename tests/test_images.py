@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import io
 import os
 import struct
+import subprocess
+import sys
 import time
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -83,64 +87,66 @@ def _png16(
     return b"\x89PNG\r\n\x1a\n" + body + _chunk(b"IEND", b"")
 
 
-def _tiff16(
-    samples: np.ndarray,
-    *,
-    photometric: int = 2,
-    compression: int = 1,
-    predictor: int = 1,
-    extra_samples: tuple[int, ...] = (),
-    little: bool = True,
-    rows_per_strip: int = 5,
-) -> bytes:
-    """A 16-bit strip TIFF written by hand (Pillow cannot write 16-bit RGB TIFFs)."""
-    height, width, spp = samples.shape
-    order = "<" if little else ">"
-    data = samples.astype(order + "u2")
-    if predictor == 2:
-        data = np.diff(data, axis=1, prepend=np.zeros((height, 1, spp), data.dtype)).astype(order + "u2")
-    strips = [data[top : top + rows_per_strip].tobytes() for top in range(0, height, rows_per_strip)]
-    if compression == 8:
-        strips = [zlib.compress(strip) for strip in strips]
-    elif compression != 1:
-        strips = [b"\x00" * 16 for _ in strips]  # never decoded: the layout is refused first
-    offsets, position, blob = [], 8, b""
-    for strip in strips:
-        offsets.append(position + len(blob))
-        blob += strip
-    entries = [
-        (256, 4, [width]),
-        (257, 4, [height]),
-        (258, 3, [16] * spp),
-        (259, 3, [compression]),
-        (262, 3, [photometric]),
-        (273, 4, offsets),
-        (277, 3, [spp]),
-        (278, 4, [rows_per_strip]),
-        (279, 4, [len(strip) for strip in strips]),
-        (284, 3, [1]),
-        (317, 3, [predictor]),
+def _tiff16(path: Path, samples: np.ndarray, **options) -> Path:
+    """A 16-bit TIFF written by tifffile (Pillow cannot write 16-bit colour TIFFs). ``samples`` are
+    [H, W] or [H, W, C]; with ``planarconfig="separate"`` they are stored as separate planes."""
+    channels = samples.shape[2] if samples.ndim == 3 else 1
+    options.setdefault("photometric", "rgb" if channels >= 3 else "minisblack")
+    if channels in (2, 4):
+        options.setdefault("extrasamples", ["unassalpha"])
+    if options.get("planarconfig") == "separate":
+        samples = np.moveaxis(samples, 2, 0)
+    tifffile.imwrite(path, samples, **options)
+    return path
+
+
+def _packbits_row(row: bytes) -> bytes:
+    """One row in PackBits: runs of three or more equal bytes as repeats, the rest as literals."""
+    out, start = bytearray(), 0
+    while start < len(row):
+        run = 1
+        while start + run < len(row) and run < 128 and row[start + run] == row[start]:
+            run += 1
+        if run >= 3:
+            out += bytes([257 - run, row[start]])
+            start += run
+            continue
+        end = start + 1
+        while end < len(row) and end - start < 128 and row[end : end + 3] != bytes([row[end]]) * 3:
+            end += 1
+        out += bytes([end - start - 1]) + row[start:end]
+        start = end
+    return bytes(out)
+
+
+def _recompress_packbits(path: Path, row_bytes: int) -> Path:
+    """The strip TIFF rewritten with PackBits strips (tifffile writes them only with imagecodecs)."""
+    data = path.read_bytes()
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        segments = list(zip(page.dataoffsets, page.databytecounts, strict=True))
+    packed = [
+        b"".join(_packbits_row(data[at : at + row_bytes]) for at in range(offset, offset + count, row_bytes))
+        for offset, count in segments
     ]
-    if extra_samples:
-        entries.append((338, 3, list(extra_samples)))
-    ifd_at = 8 + len(blob)
-    ifd_at += ifd_at % 2
-    out_of_line = b""
-    table = b""
-    value_at = ifd_at + 2 + 12 * len(entries) + 4
-    for tag, kind, values in sorted(entries):
-        code = "H" if kind == 3 else "I"
-        packed = struct.pack(order + code * len(values), *values)
-        if len(packed) <= 4:
-            field = packed.ljust(4, b"\x00")
-        else:
-            field = struct.pack(order + "I", value_at + len(out_of_line))
-            out_of_line += packed
-        table += struct.pack(order + "HHI", tag, kind, len(values)) + field
-    head = (b"II*\x00" if little else b"MM\x00*") + struct.pack(order + "I", ifd_at)
-    padding = b"\x00" * (ifd_at - 8 - len(blob))
-    ifd = struct.pack(order + "H", len(entries)) + table + b"\x00" * 4
-    return head + blob + padding + ifd + out_of_line
+    offsets = [len(data) + sum(map(len, packed[:index])) for index in range(len(packed))]
+    path.write_bytes(data + b"".join(packed))
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        tags = tif.pages[0].tags
+        tags["StripOffsets"].overwrite(offsets)
+        tags["StripByteCounts"].overwrite([len(strip) for strip in packed])
+        tags["Compression"].overwrite(32773)
+    return path
+
+
+def _set_tiff_tag(path: Path, name: str, value: object) -> Path:
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        tif.pages[0].tags[name].overwrite(value)
+    return path
+
+
+def _random16(height: int, width: int, channels: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 65536, (height, width, channels), dtype=np.uint16)
 
 
 # D50-adapted colorants of the sRGB and Display P3 primaries.
@@ -218,7 +224,9 @@ def _valid_files() -> dict[str, bytes]:
         files[fmt] = buffer.getvalue()
     samples = _pattern(36, 40, 3, seed=1).astype(np.uint16) * 257
     files["PNG16"] = _png16(samples, 2)
-    files["TIFF16"] = _tiff16(samples, compression=8, predictor=2)
+    tiff16 = io.BytesIO()
+    tifffile.imwrite(tiff16, samples, photometric="rgb", compression="deflate", predictor=2, rowsperstrip=6)
+    files["TIFF16"] = tiff16.getvalue()
     return files
 
 
@@ -251,7 +259,7 @@ def test_supported_suffixes() -> None:
     assert images.PATCH == 32 and images.DEFAULT_MAX_PIXELS == 100_000_000
 
 
-@pytest.mark.parametrize("content", [b"hello, I am text\n" * 10, b"GIF89a" + b"\x00" * 64])
+@pytest.mark.parametrize("content", [b"hello, I am text\n" * 10, b"\x00\x00\x01\x00" + b"\x00" * 64])
 def test_text_or_other_format_is_not_a_recognised_image(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "notes.png"
     path.write_bytes(content)
@@ -261,10 +269,18 @@ def test_text_or_other_format_is_not_a_recognised_image(tmp_path: Path, content:
         assert str(caught.value) == f"{path}: not a recognised image (PNG, JPEG, WebP, TIFF, BMP)"
 
 
-def test_gif_is_refused(tmp_path: Path) -> None:
-    path = _save(tmp_path / "a.gif", Image.new("P", (40, 40)), "GIF")
-    with pytest.raises(ImageError, match="not a recognised image"):
-        load_image(path)
+@pytest.mark.parametrize("name", ["a.gif", "a.png"])
+def test_gif_is_refused_by_name(tmp_path: Path, name: str) -> None:
+    path = _save(tmp_path / name, Image.new("P", (40, 40)), "GIF")
+    for read in (load_image, read_size):
+        with pytest.raises(ImageError) as caught:
+            read(path)
+        assert str(caught.value) == f"{path}: GIF is not supported; convert it to PNG first"
+
+
+def test_gif_content_is_named_even_when_unreadable(tmp_path: Path) -> None:
+    (tmp_path / "a.gif").write_bytes(b"GIF89a" + b"\x00" * 64)
+    assert _message(tmp_path / "a.gif") == "GIF is not supported; convert it to PNG first"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -333,49 +349,167 @@ def test_tiff16_grey_keeps_the_low_byte(tmp_path: Path) -> None:
     assert loaded.bit_depth == 16 and torch.equal(loaded.tensor, _as_float(grey, 65535.0))
 
 
-@pytest.mark.parametrize(
-    ("compression", "predictor", "little"), [(1, 1, True), (1, 1, False), (8, 1, True), (8, 2, False)]
-)
-def test_tiff16_rgb_keeps_the_low_byte(tmp_path: Path, compression: int, predictor: int, little: bool):
-    samples = (0x8000 + np.arange(33 * 40 * 3) % 256).astype(np.uint16).reshape(33, 40, 3)
-    path = tmp_path / "rgb16.tif"
-    path.write_bytes(_tiff16(samples, compression=compression, predictor=predictor, little=little))
+_TIFF16_VARIANTS = {
+    "rgb strips": (3, {}),
+    "rgb big-endian": (3, {"byteorder": ">"}),
+    "rgb tiled": (3, {"tile": (16, 16)}),
+    "rgb deflate + predictor": (3, {"compression": "deflate", "predictor": 2, "rowsperstrip": 7}),
+    "rgb adobe-deflate big-endian": (3, {"compression": "adobe_deflate", "byteorder": ">"}),
+    "rgb separate planes": (3, {"planarconfig": "separate", "compression": "deflate", "rowsperstrip": 5}),
+    "rgb separate planes tiled": (3, {"planarconfig": "separate", "tile": (16, 32)}),
+    "rgba tiled deflate big-endian": (4, {"tile": (16, 16), "compression": "deflate", "byteorder": ">"}),
+    "grey": (1, {}),
+    "grey tiled deflate big-endian": (1, {"tile": (16, 16), "compression": "deflate", "byteorder": ">"}),
+    "grey + alpha": (2, {}),
+    "grey + alpha separate planes deflate": (2, {"planarconfig": "separate", "compression": "deflate"}),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(_TIFF16_VARIANTS))
+def test_tiff16_variants_are_read_exactly(tmp_path: Path, variant: str) -> None:
+    channels, options = _TIFF16_VARIANTS[variant]
+    samples = _random16(37, 43, channels, seed=len(variant))
+    colors = 3 if channels >= 3 else 1
+    if channels > colors:
+        samples[..., colors:] = 65535  # opaque alpha: dropped without a note
+    path = _tiff16(tmp_path / "deep.tif", samples if channels > 1 else samples[..., 0], **options)
     loaded = load_image(path)
-    assert loaded.bit_depth == 16 and loaded.notes == ()
-    assert torch.equal(loaded.tensor, _as_float(samples, 65535.0))
+    assert (loaded.bit_depth, loaded.notes, loaded.width, loaded.height) == (16, (), 43, 37)
+    expected = samples[..., :colors]
+    assert torch.equal(loaded.tensor, _as_float(expected if colors == 3 else expected[..., 0], 65535.0))
+    assert len(torch.unique(loaded.tensor)) > 256  # more values than 8 bits could hold
+    assert read_size(path) == (43, 37)
 
 
-def test_tiff16_rgba_and_grey_alpha(tmp_path: Path) -> None:
+def test_tiff16_packbits(tmp_path: Path) -> None:
+    samples = _random16(33, 40, 3, seed=2)
+    samples[:, :20] = (0x1234, 0x1234, 0x1234)  # equal bytes: repeat runs as well as literal ones
+    path = _recompress_packbits(_tiff16(tmp_path / "packbits.tif", samples, rowsperstrip=4), 40 * 3 * 2)
+    loaded = load_image(path)
+    assert loaded.bit_depth == 16 and torch.equal(loaded.tensor, _as_float(samples, 65535.0))
+
+
+def test_tiff16_lzw_reads_exactly_or_says_imagecodecs_is_needed(tmp_path: Path) -> None:
+    samples = _random16(33, 40, 3, seed=4)
+    path = tmp_path / "lzw.tif"
+    if importlib.util.find_spec("imagecodecs") is not None:
+        _tiff16(path, samples, compression="lzw", predictor=2)
+        assert torch.equal(load_image(path).tensor, _as_float(samples, 65535.0))
+        return
+    _set_tiff_tag(_tiff16(path, samples), "Compression", 5)  # the data is never decoded
+    assert _message(path) == (
+        "16-bit TIFF with LZW compression needs the imagecodecs package (`pip install imagecodecs`), or "
+        "convert it to a 16-bit sRGB PNG first (e.g. `magick INPUT -profile sRGB.icc OUTPUT.png`)"
+    )
+
+
+def test_tiff16_grey_lzw_is_read_by_pillow(tmp_path: Path) -> None:
+    grey = _random16(37, 43, 1, seed=6)[..., 0]
+    path = _save(tmp_path / "grey.tif", Image.fromarray(grey), "TIFF", compression="tiff_lzw")
+    loaded = load_image(path)
+    assert loaded.bit_depth == 16 and torch.equal(loaded.tensor, _as_float(grey, 65535.0))
+
+
+def test_tiff16_rgba_and_grey_alpha_are_composited(tmp_path: Path) -> None:
     rgba = np.zeros((40, 40, 4), dtype=np.uint16)
     rgba[..., :3] = 0x0101
     rgba[..., 3] = 65535
     rgba[:10, :, 3] = 0
-    (tmp_path / "rgba.tif").write_bytes(_tiff16(rgba, extra_samples=(2,)))
-    loaded = load_image(tmp_path / "rgba.tif")
+    loaded = load_image(_tiff16(tmp_path / "rgba.tif", rgba))
     assert loaded.notes == ("alpha composited over white (25.0% of pixels not opaque)",)
     assert torch.all(loaded.tensor[:, :10] == 1.0)
     assert torch.all(loaded.tensor[:, 10:] == np.float32(0x0101) / np.float32(65535))
     premultiplied = rgba.copy()
     premultiplied[:10, :, :3] = 0
-    (tmp_path / "rgba_premultiplied.tif").write_bytes(_tiff16(premultiplied, extra_samples=(1,)))
-    assert torch.equal(load_image(tmp_path / "rgba_premultiplied.tif").tensor, loaded.tensor)
+    path = _tiff16(tmp_path / "premultiplied.tif", premultiplied, extrasamples=["assocalpha"], tile=(16, 16))
+    assert torch.equal(load_image(path).tensor, loaded.tensor)
+    grey_alpha = rgba[..., 2:]
+    path = _tiff16(tmp_path / "la.tif", grey_alpha, planarconfig="separate")
+    assert load_image(path).notes == loaded.notes
+    assert torch.equal(load_image(path).tensor, loaded.tensor)
 
 
-def test_tiff16_grey_alpha_is_refused_not_clipped(tmp_path: Path) -> None:
-    grey_alpha = np.full((40, 40, 2), 65535, dtype=np.uint16)
-    (tmp_path / "la.tif").write_bytes(_tiff16(grey_alpha, photometric=1, extra_samples=(2,)))
-    message = _message(tmp_path / "la.tif")
-    assert message == "truncated or corrupt image data, or an unsupported TIFF variant (header unreadable)"
+@pytest.mark.parametrize("alpha", [False, True])
+def test_tiff16_min_is_white_grey(tmp_path: Path, alpha: bool) -> None:
+    grey = _random16(37, 43, 1, seed=7)[..., 0]
+    stored = np.stack([65535 - grey, np.full_like(grey, 65535)], axis=-1) if alpha else 65535 - grey
+    loaded = load_image(_tiff16(tmp_path / "white.tif", stored, photometric="miniswhite"))
+    assert loaded.bit_depth == 16 and torch.equal(loaded.tensor, _as_float(grey, 65535.0))
 
 
-def test_tiff16_lzw_is_refused_with_advice(tmp_path: Path) -> None:
-    path = tmp_path / "lzw.tif"
-    path.write_bytes(_tiff16(np.zeros((40, 40, 3), np.uint16), compression=5))
-    with pytest.raises(ImageError) as caught:
-        load_image(path)
-    message = str(caught.value)
-    assert "16-bit TIFF with LZW compression" in message and "not supported" in message
-    assert "convert it to a 16-bit sRGB PNG" in message and "\n" not in message
+def test_tiff16_icc_profile_is_converted_as_in_a_png(tmp_path: Path) -> None:
+    samples = _pattern(40, 40, seed=3).astype(np.uint16) * 257
+    icc = _icc_profile("Test RGB", colorants=_P3_COLORANTS, curve="para")
+    (tmp_path / "16.png").write_bytes(_png16(samples, 2, icc=icc))
+    png = load_image(tmp_path / "16.png")
+    tiff = load_image(_tiff16(tmp_path / "16.tif", samples, iccprofile=icc, tile=(16, 16)))
+    assert tiff.notes == png.notes == ("ICC profile 'Test RGB' converted to sRGB (relative colorimetric)",)
+    assert torch.equal(tiff.tensor, png.tensor)
+
+
+# grey: Pillow decodes it (and may turn it); grey + alpha: tifffile alone; RGB: Pillow header, tifffile pixels
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_tiff16_exif_orientation(tmp_path: Path, channels: int) -> None:
+    samples = _random16(40, 56, channels, seed=8)
+    if channels == 2:
+        samples[..., 1] = 65535
+    color = samples[..., 0] if channels < 3 else samples
+    stored = samples[..., 0] if channels == 1 else samples
+    path = _tiff16(tmp_path / "o.tif", stored, extratags=[(274, "H", 1, 6, True)])
+    loaded = load_image(path)
+    assert torch.equal(loaded.tensor, torch.rot90(_as_float(color, 65535.0), -1, dims=(1, 2)))
+    assert (loaded.width, loaded.height) == read_size(path) == (40, 56)
+    assert loaded.notes == ("EXIF orientation applied (rotate 90 clockwise)",)
+
+
+def test_tiff16_first_of_several_pages(tmp_path: Path) -> None:
+    pages = _random16(80, 43, 3, seed=9).reshape(2, 40, 43, 3)
+    loaded = load_image(_tiff16(tmp_path / "pages.tif", pages, photometric="rgb"))
+    assert loaded.notes == ("first of 2 frames used",)
+    assert torch.equal(loaded.tensor, _as_float(pages[0], 65535.0))
+
+
+@pytest.mark.parametrize(
+    ("samples", "options", "problem"),
+    [
+        (np.zeros((40, 40, 3), np.float32), {}, "TIFF with 32-bit floating-point samples"),
+        (np.zeros((40, 40, 3), np.int16), {}, "TIFF with 16-bit signed integer samples"),
+        (np.zeros((40, 40, 4), np.uint16), {"photometric": "separated"}, "16-bit TIFF with CMYK colours"),
+    ],
+)
+def test_tiff_deep_variants_refused_with_advice(tmp_path: Path, samples, options, problem: str) -> None:
+    path = tmp_path / "deep.tif"
+    tifffile.imwrite(path, samples, **{"photometric": "rgb", **options})
+    assert _message(path) == (
+        f"{problem} is not supported; convert it to a 16-bit sRGB PNG first "
+        "(e.g. `magick INPUT -profile sRGB.icc OUTPUT.png`)"
+    )
+
+
+def test_tiff16_missing_strip_is_an_error_not_black_pixels(tmp_path: Path) -> None:
+    for channels in (2, 3):  # opened by tifffile alone, and by Pillow with tifffile decoding
+        path = _tiff16(tmp_path / f"missing{channels}.tif", _random16(40, 40, channels), rowsperstrip=8)
+        with tifffile.TiffFile(path) as tif:
+            counts = list(tif.pages[0].databytecounts)
+        _set_tiff_tag(path, "StripByteCounts", [counts[0], 0, *counts[2:]])
+        assert _message(path) == "truncated or corrupt image data (a strip or tile is missing or cut short)"
+
+
+def test_tifffile_log_messages_become_notes(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    samples = _random16(40, 40, 3)
+    path = _tiff16(tmp_path / "odd.tif", samples, software="tifffile.py")
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"tifffile.py", b"\x90ifffile.py"))  # not ASCII: tifffile logs it
+    loaded = load_image(path)
+    assert torch.equal(loaded.tensor, _as_float(samples, 65535.0))
+    assert len(loaded.notes) == 1 and loaded.notes[0].startswith("decoder warning: ")
+    assert "ASCII" in loaded.notes[0]
+    assert capfd.readouterr().err == ""
+
+
+def test_importing_images_does_not_import_tifffile() -> None:
+    code = "import sys, radn_cli.images; assert 'tifffile' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -436,6 +570,18 @@ def test_every_exif_orientation_matches_pillow(tmp_path: Path, orientation: int)
     assert torch.equal(loaded.tensor, _as_float(expected))
     assert (loaded.width, loaded.height) == read_size(path) == (expected.shape[1], expected.shape[0])
     assert any(n.startswith("EXIF orientation applied") for n in loaded.notes) == (orientation != 1)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_tiff_exif_orientation_is_applied_once(tmp_path: Path, orientation: int) -> None:
+    """Recent Pillow versions turn a TIFF while loading it: the orientation must still apply once."""
+    image = Image.fromarray(_pattern(40, 56))
+    path = _save(tmp_path / "o.tif", image, "TIFF", tiffinfo={0x0112: orientation})
+    with Image.open(_save(tmp_path / "o.png", image, "PNG", exif=_exif(orientation))) as opened:
+        expected = np.asarray(ImageOps.exif_transpose(opened))
+    loaded = load_image(path)
+    assert torch.equal(loaded.tensor, _as_float(expected))
+    assert (loaded.width, loaded.height) == read_size(path) == (expected.shape[1], expected.shape[0])
 
 
 @pytest.mark.parametrize(("orientation", "words"), [(6, "rotate 90 clockwise"), (3, "rotate 180")])
@@ -606,7 +752,9 @@ def test_file_system_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(images, "open", refuse, raising=False)
+    import radn_cli.paths  # where every input file is opened
+
+    monkeypatch.setattr(radn_cli.paths, "open", refuse, raising=False)
     assert _message(locked) == "permission denied"
 
 

@@ -1,0 +1,175 @@
+"""Files, limits and headers: opening a file, the pixel limit, recognising the format from its first
+bytes, and reading the header (size, EXIF orientation) before any pixel is decoded."""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, BinaryIO
+
+from PIL import Image, UnidentifiedImageError
+
+from ..constants import IMAGE_SUFFIXES
+from ..errors import ImageError, UsageError, first_line
+from ..paths import open_input
+
+if TYPE_CHECKING:
+    from .tiff16 import TiffHeader
+
+DEFAULT_MAX_PIXELS: int = 100_000_000
+SUPPORTED_SUFFIXES = IMAGE_SUFFIXES
+
+_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
+_NOT_IMAGE = "not a recognised image (PNG, JPEG, WebP, TIFF, BMP)"
+_GIF = "GIF is not supported; convert it to PNG first"
+_CORRUPT = "truncated or corrupt image data"
+_CONVERT_HINT = "convert it to a 16-bit sRGB PNG first (e.g. `magick INPUT -profile sRGB.icc OUTPUT.png`)"
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "TIFF"),
+    (b"MM\x00+", "TIFF"),
+    (b"BM", "BMP"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's first line (at most 100 characters) for an error message, or its type name."""
+    return first_line(exc, 100) or type(exc).__name__
+
+
+def _pixel_limit(max_pixels: int | None) -> tuple[int, bool]:
+    """The pixel limit in force, and whether it came from the default or RADN_MAX_PIXELS."""
+    if max_pixels is not None:
+        return max_pixels, False
+    raw = os.environ.get("RADN_MAX_PIXELS", "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS, True
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise UsageError(f"RADN_MAX_PIXELS must be a positive whole number of pixels, got {raw!r}")
+    return value, True
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f}" if pixels >= 100_000 else f"{pixels / 1e6:.3g}"
+
+
+def _check_pixels(width: int, height: int, limit: int, from_env: bool, shown: str) -> None:
+    pixels = width * height
+    if pixels > limit:
+        hint = " (set RADN_MAX_PIXELS to raise it)" if from_env else ""
+        raise ImageError(
+            f"image is {width}x{height} ({_megapixels(pixels)} megapixels), "
+            f"over the limit of {_megapixels(limit)} megapixels{hint}",
+            shown,
+        )
+
+
+_open_file = open_input  # the one place that says why an input path cannot be read (paths.py)
+
+
+_limit_lock = threading.Lock()
+_limit_users = 0
+_limit_saved: int | None = None
+
+
+@contextmanager
+def _pillow_limit_off() -> Iterator[None]:
+    """Switch Pillow's decompression-bomb check off while this package uses Pillow (ours replaces it)."""
+    global _limit_users, _limit_saved
+    with _limit_lock:
+        if _limit_users == 0:
+            _limit_saved = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _limit_users += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0:
+                Image.MAX_IMAGE_PIXELS = _limit_saved
+
+
+@contextmanager
+def _collect_warnings() -> Iterator[list[str]]:
+    """Collect the decoders' warnings as messages instead of letting them reach the console."""
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield messages
+    messages.extend(str(w.message) for w in caught)
+
+
+def _sniff(fp: BinaryIO) -> str | None:
+    """The format that the first bytes announce, if it is one of ours (or GIF, to refuse it by name)."""
+    fp.seek(0)
+    head = fp.read(16)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+
+
+def _open_image(fp: BinaryIO, shown: str) -> Image.Image | TiffHeader:
+    """Pillow's lazy image (header read, no pixels decoded), restricted to our formats; for a 16-bit
+    TIFF that Pillow cannot open (grey + alpha, for one), tifffile's reading of its header."""
+    try:
+        return Image.open(fp, formats=_FORMATS)
+    except UnidentifiedImageError:
+        pass
+    except MemoryError:
+        raise ImageError("not enough memory to read the image header", shown) from None
+    except Exception as exc:
+        raise ImageError(f"{_CORRUPT} ({_reason(exc)})", shown) from None
+    announced = _sniff(fp)
+    if announced == "GIF":
+        raise ImageError(_GIF, shown)
+    if announced == "TIFF":
+        from .tiff16 import read_header  # imports tifffile
+
+        header = read_header(fp)
+        if header is not None:
+            return header
+    if announced:
+        raise ImageError(f"{_CORRUPT}, or an unsupported {announced} variant (header unreadable)", shown)
+    raise ImageError(_NOT_IMAGE, shown)
+
+
+def _orientation(im: Image.Image | TiffHeader) -> int:
+    """EXIF orientation 1-8 from the header; 1 when absent or unreadable."""
+    if not isinstance(im, Image.Image):
+        return im.orientation
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except Exception:
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _stored_size(im: Image.Image | TiffHeader) -> tuple[int, int]:
+    """(width, height) as stored, before EXIF orientation. Recent Pillow versions report a TIFF's size
+    already turned for orientations 5-8 (and turn its pixels while loading), so for a TIFF the size
+    comes from its ImageWidth and ImageLength tags."""
+    if isinstance(im, Image.Image) and im.format == "TIFF":
+        width, height = im.tag_v2.get(256), im.tag_v2.get(257)
+        if isinstance(width, int) and isinstance(height, int):
+            return width, height
+    return im.size
+
+
+def _displayed_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    width, height = size
+    return (height, width) if orientation >= 5 else (width, height)
