@@ -44,9 +44,6 @@ Zero pairs, a missing or empty folder, or the same folder given twice raise :cla
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import os
 from collections import defaultdict
 from collections.abc import Iterable
@@ -54,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .constants import IMAGE_SUFFIXES
+from .csvtable import read_table
 from .errors import PairingError, UsageError
 
 MODES = ("auto", "path", "prefix")
@@ -263,87 +261,27 @@ def pair_folders(ref_dir: Path, dist_dir: Path, *, mode: str = "auto") -> Pairin
 # Explicit pairs list
 
 
-def _line_of(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
+def _normalised(base: Path, value: str) -> Path:
+    """``base / value`` (an absolute value replaces base) without ``.`` and ``..`` parts."""
+    return Path(os.path.normpath(base / value))
 
 
 def read_pairs_csv(path: Path) -> Pairing:
     """Pairs listed in a CSV file whose header names the columns ``ref`` and ``dist``.
 
-    Header names are matched ignoring letter case and surrounding spaces, in any order; other columns
-    are ignored; a UTF-8 byte-order mark is accepted; blank lines are skipped. Relative paths are
-    relative to the CSV file's folder. Cells are used as written (no trimming). A pair listed twice is
-    kept once. Files are not checked for existence here: a batch records a missing file on its row.
+    Read by ``csvtable.read_table`` (strict: UTF-8, a header naming both columns in any order and
+    letter case, other columns ignored, blank lines skipped; errors give the line number). Relative
+    paths are relative to the CSV file's folder; paths are normalised (``./a/../b.png`` -> ``b.png``)
+    without resolving links. A pair listed twice is kept once. Files are not checked for existence
+    here: a batch records a missing file on its row.
 
     Raises:
-        PairingError: the file cannot be read, is not UTF-8 text, contains NUL bytes, is not valid
-            CSV, lacks a header with ``ref`` and ``dist``, has a row without a value for one of them,
-            or lists no pairs. The message gives the line number.
+        PairingError: the file cannot be read or is not such a CSV file, or lists no pairs.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise PairingError("pairs list not found", path) from None
-    except IsADirectoryError:
-        raise PairingError("pairs list is a folder, not a CSV file", path) from None
-    except OSError as error:
-        raise PairingError(f"cannot read pairs list ({error.strerror or error})", path) from None
-
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise PairingError(f"line {_line_of(data, nul)}: contains NUL bytes; not a CSV text file", path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise PairingError(
-            f"line {_line_of(data, error.start)}: not UTF-8 text (byte 0x{data[error.start]:02x}); "
-            "save the list as UTF-8 CSV",
-            path,
-        ) from None
-
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header_line, rows = read_table(path, ("ref", "dist"), what="pairs list")
     base = path.parent
-    header: dict[str, int] | None = None
-    header_line = 1
-    seen: set[Pair] = set()
-    while True:
-        line = reader.line_num + 1  # first physical line of the next record
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as error:
-            raise PairingError(f"line {reader.line_num}: malformed CSV ({error})", path) from None
-        if not any(cell.strip() for cell in row):
-            continue  # blank line
-        if header is None:
-            names = [cell.strip().casefold() for cell in row]
-            for column in ("ref", "dist"):
-                if names.count(column) > 1:
-                    raise PairingError(f"line {line}: the header names the column {column!r} twice", path)
-            if "ref" not in names or "dist" not in names:
-                found = ",".join(row)
-                found = found if len(found) <= 80 else found[:77] + "..."
-                raise PairingError(
-                    f"line {line}: expected a header naming the columns 'ref' and 'dist' (found: {found!r})",
-                    path,
-                )
-            header = {"ref": names.index("ref"), "dist": names.index("dist")}
-            header_line = line
-            continue
-        cells = {}
-        for column, index in header.items():
-            value = row[index] if index < len(row) else ""
-            if not value.strip():
-                raise PairingError(f"line {line}: no {column!r} value", path)
-            cells[column] = base / value  # an absolute value replaces base
-        seen.add(Pair(ref=cells["ref"], dist=cells["dist"]))
-
-    if header is None:
-        raise PairingError("line 1: empty file; expected a header naming the columns 'ref' and 'dist'", path)
+    seen = {Pair(_normalised(base, row.cells["ref"]), _normalised(base, row.cells["dist"])) for row in rows}
     if not seen:
         raise PairingError(f"line {header_line}: no pairs listed after the header", path)
     return Pairing(pairs=_sorted_pairs(seen), unmatched_dist=[], unused_refs=[], mode="csv")

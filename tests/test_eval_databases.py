@@ -12,7 +12,14 @@ import pytest
 from PIL import Image
 
 from radn_cli.errors import PairingError, UsageError
-from radn_cli.evaluation.databases import LAYOUTS, RatedDatabase, detect_layout, load_database
+from radn_cli.evaluation.databases import (
+    LAYOUT_STRUCTURES,
+    LAYOUTS,
+    UNIFIED_STRUCTURE,
+    RatedDatabase,
+    detect_layout,
+    load_database,
+)
 
 
 def make_image(path: Path, seed: int = 0) -> Path:
@@ -453,3 +460,12 @@ def test_explicit_direction_overrides_a_known_database(tmp_path):
     root = make_kadid(tmp_path / "kadid")
     assert not load_database(root, "kadid10k", higher_is_better=False).higher_is_better
     assert set(LAYOUTS) == {"tid2013", "kadid10k", "pipal", "live", "csiq", "csv"}
+
+
+def test_every_layout_describes_its_structure():
+    assert list(LAYOUT_STRUCTURES) == list(LAYOUTS)
+    for layout in LAYOUTS:
+        text = LAYOUT_STRUCTURES[layout]
+        assert isinstance(text, str) and text.strip(), layout
+        assert "\n" not in text and text.endswith("."), layout
+    assert UNIFIED_STRUCTURE.strip()

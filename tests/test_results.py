@@ -21,9 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from radn_cli import results
 from radn_cli.errors import RadnError, UsageError
 from radn_cli.results import COLUMNS, HEADER_LINE, ResultsWriter, check_writable
+from radn_cli.results import lock as lock_module
+from radn_cli.results import writable as writable_module
+from radn_cli.results import writer as writer_module
 
 REPO = Path(__file__).resolve().parents[1]
 KEYS = ("ref", "dist", "weights", "precision")
@@ -205,7 +207,7 @@ def test_fsync_at_most_every_interval_and_on_close(tmp_path, monkeypatch):
         monotonic = staticmethod(lambda: clock["now"])
         sleep = staticmethod(time.sleep)
 
-    monkeypatch.setattr(results, "time", FakeTime)
+    monkeypatch.setattr(writer_module, "time", FakeTime)
     writer = ResultsWriter(tmp_path / "out.csv", fsync_interval=2.0)
     writer_fd = writer._fd
     synced: list[float] = []
@@ -447,7 +449,7 @@ def test_check_writable_read_only_folder(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(results.tempfile, "mkstemp", refuse)  # as on a read-only mount, even for root
+    monkeypatch.setattr(writable_module.tempfile, "mkstemp", refuse)  # as on a read-only mount, even for root
     with pytest.raises(RadnError) as info:
         check_writable(tmp_path / "out.csv")
     assert str(info.value) == f"{tmp_path}: cannot create files in this folder (Permission denied)"
@@ -524,7 +526,7 @@ def test_lock_of_another_host_is_not_taken_over(tmp_path):
 
 
 def test_lock_without_flock_uses_pids(tmp_path, monkeypatch):
-    monkeypatch.setattr(results, "fcntl", None)  # e.g. Windows, or a file system without flock
+    monkeypatch.setattr(lock_module, "fcntl", None)  # e.g. Windows, or a file system without flock
     out = tmp_path / "out.csv"
     with ResultsWriter(out):
         with pytest.raises(RadnError, match=f"another radn process \\(pid {os.getpid()}\\)"):

@@ -1,0 +1,201 @@
+"""The writer: ``ResultsWriter`` opens (or atomically rewrites, on resume) the CSV under the output lock
+and appends each row with one ``os.write``, ``fsync``-ing at most every ``fsync_interval`` seconds and
+on close; plus the low-level ``_write_all`` and ``_fsync_dir`` it relies on."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+from ..errors import RadnError, UsageError
+from .lock import _OutputLock
+from .resume import ResumeReport, _read_existing
+from .rows import _DIST, _ENCODING, _REF, COLUMNS, HEADER_LINE, Key, _cell, _key, encode_row
+from .writable import check_writable
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows: folders cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)  # a regular file takes it all in one call unless the disk is full
+        view = view[written:]
+
+
+class ResultsWriter:
+    """Append rows of :data:`COLUMNS` to a CSV file; a context manager. See the module docstring.
+
+    Args:
+        path: the CSV file.
+        resume: continue an existing file: rows that succeeded are kept and reported by
+            :meth:`done_keys`; rows that failed, torn and unparsable rows are removed (atomic rewrite).
+            A missing or empty file starts a new one.
+        overwrite: replace an existing file. Without ``resume`` or ``overwrite`` an existing non-empty
+            file is refused.
+        fsync_interval: seconds between ``os.fsync`` calls (0: after every row). Rows reach the kernel
+            at once either way, so only a power loss or OS crash can lose the unsynced ones.
+
+    Raises:
+        UsageError: ``resume`` and ``overwrite`` together.
+        RadnError: not writable, exists (without resume/overwrite), locked by another process, or
+            (resume) not a radn results file.
+    """
+
+    def __init__(
+        self, path: Path, *, resume: bool = False, overwrite: bool = False, fsync_interval: float = 2.0
+    ) -> None:
+        self._fd: int | None = None
+        self._lock: _OutputLock | None = None
+        if resume and overwrite:
+            raise UsageError("--resume and --overwrite cannot be used together")
+        if fsync_interval < 0:
+            raise ValueError("fsync_interval must be >= 0")
+        self.path = Path(path)
+        self.fsync_interval = float(fsync_interval)
+        self.resume_report: ResumeReport | None = None
+        self._done: set[Key] = set()
+        self._present: set[Key] = set()
+        check_writable(self.path)
+        self._real = Path(os.path.realpath(self.path))
+        lock = _OutputLock(self._real, display=self.path)
+        lock.acquire()
+        self._lock = lock
+        try:
+            self._open(resume=resume, overwrite=overwrite)
+        except BaseException:
+            self.close()
+            raise
+        self._size = os.fstat(self._fd).st_size
+        self._last_sync = time.monotonic()
+
+    # -- opening -------------------------------------------------------------------------------------
+
+    def _open(self, *, resume: bool, overwrite: bool) -> None:
+        try:
+            existing = self._real.read_bytes() if self._real.exists() else None
+        except OSError as error:
+            raise RadnError(f"cannot read results ({error.strerror or error})", self.path) from None
+        if existing and not resume and not overwrite:
+            raise RadnError("exists; use --resume to continue it or --overwrite to replace it", self.path)
+        if existing and resume:
+            kept, report = _read_existing(existing, self.path)
+            self.resume_report = report
+            self._done = set(kept)
+            self._present = set(kept)
+            if report.rewritten:
+                self._rewrite(list(kept.values()))
+            self._fd = os.open(self._real, os.O_WRONLY | os.O_APPEND)
+            return
+        if resume:
+            self.resume_report = ResumeReport(0, 0, 0, 0, 0, rewritten=False)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if existing else 0)
+        self._fd = os.open(self._real, flags, 0o666)
+        _write_all(self._fd, HEADER_LINE.encode(_ENCODING))
+        os.fsync(self._fd)
+        _fsync_dir(self._real.parent)
+
+    def _rewrite(self, rows: list[list[str]]) -> None:
+        """Replace the file by header + rows, atomically: temporary file, fsync, rename, fsync folder."""
+        temporary = self._real.with_name(self._real.name + ".tmp")  # protected by the lock
+        mode = os.stat(self._real).st_mode & 0o7777
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            chunks = [HEADER_LINE.encode(_ENCODING)] + [encode_row(cells) for cells in rows]
+            _write_all(fd, b"".join(chunks))
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(temporary)
+            raise
+        os.close(fd)
+        os.replace(temporary, self._real)
+        _fsync_dir(self._real.parent)
+
+    # -- API -----------------------------------------------------------------------------------------
+
+    def done_keys(self) -> set[Key]:
+        """(ref, dist, weights, precision) of the successful rows found on resume (empty otherwise)."""
+        return set(self._done)
+
+    def write(self, row: Mapping[str, object]) -> None:
+        """Append one row (missing columns are empty) with a single ``os.write``.
+
+        Raises:
+            ValueError: closed writer, unknown column, no ref or dist, or a key the file already holds.
+            RadnError: the row could not be written (disk full, I/O error); the file is left without it.
+        """
+        if self._fd is None:
+            raise ValueError("write() on a closed ResultsWriter")
+        unknown = set(row) - set(COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown result columns: {', '.join(sorted(map(str, unknown)))}")
+        cells = [_cell(row.get(column)) for column in COLUMNS]
+        if not cells[_REF] or not cells[_DIST]:
+            raise ValueError("a results row needs 'ref' and 'dist'")
+        key = _key(cells)
+        if key in self._present:
+            raise ValueError(f"the results already hold a row for {key}")
+        data = encode_row(cells)
+        start = self._size
+        try:
+            _write_all(self._fd, data)
+        except BaseException as error:
+            try:  # never leave part of a row behind (possible only after a short write)
+                os.ftruncate(self._fd, start)
+            except OSError:
+                pass
+            if isinstance(error, OSError):
+                raise RadnError(f"cannot write results ({error.strerror or error})", self.path) from None
+            raise
+        self._size = start + len(data)
+        self._present.add(key)
+        now = time.monotonic()
+        if now - self._last_sync >= self.fsync_interval:
+            os.fsync(self._fd)
+            self._last_sync = now
+
+    def close(self) -> None:
+        """fsync and close the file, then remove the lock. Safe to call twice."""
+        fd, self._fd = self._fd, None
+        lock, self._lock = self._lock, None
+        try:
+            if fd is not None:
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def __enter__(self) -> ResultsWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # a forgotten close(): do not leave the lock behind
+        try:
+            self.close()
+        except Exception:
+            pass
