@@ -8,6 +8,7 @@ the synthetic images always run). The CUDA test runs only where a GPU is present
 from __future__ import annotations
 
 import colorsys
+import os
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,64 @@ def test_labels_match_kadid_csv():
         path, label = line.split(",")[:2]
         names[int(Path(path).stem.split("_")[1])] = label
     assert names == {d.id: d.label for d in DISTORTIONS}
+
+
+CATEGORY_OF = {
+    **dict.fromkeys(range(1, 4), "blur"),
+    **dict.fromkeys(range(4, 9), "color"),
+    **dict.fromkeys(range(9, 11), "compression"),
+    **dict.fromkeys(range(11, 16), "noise"),
+    **dict.fromkeys(range(16, 19), "brightness"),
+    **dict.fromkeys(range(19, 24), "spatial"),
+    **dict.fromkeys(range(24, 26), "sharpness_contrast"),
+}
+
+
+def test_each_type_is_implemented_beside_its_table_row():
+    """Each row of the table is registered on its own function, in its KADID category's module."""
+    for d in DISTORTIONS:
+        assert d.function.__name__ == f"_t{d.id:02d}_{d.name}"
+        assert d.function.__module__ == f"{D.__name__}.{CATEGORY_OF[d.id]}"
+    assert [m.__name__.rsplit(".", 1)[1] for m in D.CATEGORIES] == list(dict.fromkeys(CATEGORY_OF.values()))
+
+
+REFERENCE_ENV = "RADN_DISTORTIONS_REFERENCE"
+
+
+def _fixed_seed_outputs() -> dict:
+    """Every type at levels 1, 3, 5 with fixed seeds: on one 3x64x64 image and on a 2x3x48x40 batch."""
+    img = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(1234))
+    batch = torch.rand(2, 3, 48, 40, generator=torch.Generator().manual_seed(99))
+    out = {}
+    for t in ALL_IDS:
+        for level in (1, 3, 5):
+            out[(t, level)] = distort(img, t, level, generator=gen(1000 + 10 * t + level))
+            out[("b", t, level)] = distort(batch, t, level, generator=gen(7 + t * level))
+    return {"img": img, "img4": batch, "out": out}
+
+
+def test_fixed_seed_outputs_match_a_saved_reference():
+    """Refactoring guard, opt-in: with RADN_DISTORTIONS_REFERENCE=/some/file.pt, a run on the code
+    before a change writes the file (and skips), runs after it must reproduce every output bit for bit.
+    The file depends on the machine and the torch version, so it is not kept in the repository."""
+    path = os.environ.get(REFERENCE_ENV)
+    if not path:
+        pytest.skip(f"set {REFERENCE_ENV} to a .pt file to compare with (written when missing)")
+    got = _fixed_seed_outputs()
+    if not Path(path).is_file():
+        torch.save(got, path)
+        pytest.skip(f"wrote the reference {path}; run again after the change")
+    ref = torch.load(path, weights_only=True)
+    assert torch.equal(ref["img"], got["img"]) and torch.equal(ref["img4"], got["img4"])
+    assert ref["out"].keys() == got["out"].keys()
+    differ = [
+        key
+        for key, want in ref["out"].items()
+        if want.dtype != got["out"][key].dtype
+        or want.shape != got["out"][key].shape
+        or not torch.equal(want.view(torch.int32), got["out"][key].view(torch.int32))  # -0.0, NaN too
+    ]
+    assert not differ, f"outputs differ from {path}: {differ}"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from rich.cells import cell_len
 from rich.console import Console
 
@@ -209,6 +209,56 @@ def test_render_overlay_rejects_bad_arguments():
         hm.render_overlay(img, np.ones((2, 2)), kind="scores", alpha=1.5)
 
 
+def test_direction_labels_say_which_way_is_better():
+    assert hm.direction_labels("scores") == ("lower = worse quality", "higher = better quality")
+    assert hm.direction_labels("contribution") == hm.direction_labels("scores")
+    assert hm.direction_labels("scores", higher_is_better=False) == (
+        "lower = better quality",
+        "higher = worse quality",
+    )
+    low, high = hm.direction_labels("weights", higher_is_better=False)  # no score direction in weights
+    assert low == "lower = less weight" and high.startswith("higher = more weight")
+    assert "where the model looks" in high
+    with pytest.raises(ValueError):
+        hm.direction_labels("heat")
+
+
+def _legend_texts(monkeypatch, image, values, **kwargs) -> tuple[Image.Image, list[tuple[float, str, float]]]:
+    """render_overlay's output and the (x, text, text width) of every string it draws."""
+    drawn = []
+    draw_text = ImageDraw.ImageDraw.text
+
+    def spy(self, xy, text, *args, **kw):
+        drawn.append((xy[0], text, kw["font"].getlength(text)))
+        return draw_text(self, xy, text, *args, **kw)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", spy)
+    return hm.render_overlay(image, values, **kwargs), drawn
+
+
+@pytest.mark.parametrize("size", [(384, 512), (40, 70), (1080, 1920)])
+def test_overlay_legend_states_the_direction_in_words(monkeypatch, size):
+    height, width = size
+    values = np.linspace(0, 1, (height // 32) * (width // 32)).reshape(height // 32, width // 32)
+    for kind, direction, low, high in [
+        ("scores", True, "lower = worse quality", "higher = better quality"),
+        ("contribution", True, "lower = worse quality", "higher = better quality"),
+        ("scores", False, "lower = better quality", "higher = worse quality"),
+        ("weights", True, "less weight", "more weight"),
+    ]:
+        out, drawn = _legend_texts(
+            monkeypatch, _grey(height, width), values, kind=kind, title="t", higher_is_better=direction
+        )
+        texts = [text for _, text, _ in drawn]
+        assert high in texts[-1]  # the high end's words come last, right-aligned ...
+        max_x, _, max_w = next(d for d in drawn if d[1] == "1")  # the max tick, at the bar's right end
+        assert abs(drawn[-1][0] + drawn[-1][2] - (max_x + max_w)) <= 1  # ... under the bar's right end
+        if kind != "weights" or width >= 512:  # the low end's words too, left-aligned under the bar
+            assert low in texts[-2] and drawn[-2][0] == drawn[texts.index("0")][0]
+        for x, _, w in drawn:  # nothing runs off the canvas
+            assert 0 <= x and x + w <= out.width
+
+
 # -------------------------------------------------------------------------------------- write_raw_csv
 
 
@@ -281,6 +331,68 @@ def test_terminal_heatmap_constant_and_nan_maps():
         assert "no finite values" in text
 
 
+def test_terminal_heatmap_legend_states_the_direction_when_given_the_kind():
+    values = np.array([[0.25, 0.75], [0.5, 1.0]])
+    text, _ = _render(hm.terminal_heatmap(values, max_width=80), 80)
+    assert "better" not in text and "weight" not in text  # no kind: only the numbers, as before
+    text, _ = _render(hm.terminal_heatmap(values, max_width=80, kind="scores"), 80)
+    assert "min 0.25" in text and "max 1  higher = better quality" in text.splitlines()[-1]
+    text, _ = _render(
+        hm.terminal_heatmap(values, max_width=80, kind="contribution", higher_is_better=False), 80
+    )
+    assert "max 1  higher = worse quality" in text
+    text, _ = _render(hm.terminal_heatmap(values, max_width=80, kind="weights"), 80)
+    assert "max 1  higher = more weight" in text
+    text, _ = _render(hm.terminal_heatmap(values, max_width=40, kind="scores"), 40)
+    assert text.splitlines()[-1].endswith("max 1  better")  # shorter words where the width is short
+    text, _ = _render(hm.terminal_heatmap(np.full((2, 2), 0.5), max_width=80, kind="scores"), 80)
+    assert "all = 0.5  higher = better quality" in text
+    wide = np.tile(np.arange(240, dtype=float), (135, 1))
+    for width in (80, 60, 40, 25, 12):
+        text, _ = _render(hm.terminal_heatmap(wide, max_width=width, kind="weights", title="t"), width)
+        assert max(cell_len(line) for line in text.splitlines()) <= width
+    text, _ = _render(hm.terminal_heatmap(wide, max_width=80, kind="scores"), 80)
+    assert "higher = better quality (3x3 patches per cell)" in text
+
+
 def test_terminal_heatmap_rejects_non_2d():
     with pytest.raises(ValueError):
         hm.terminal_heatmap(np.ones(3), max_width=80)
+
+
+# --------------------------------------------------------------------------------------- save_heatmap
+
+
+def test_save_heatmap_writes_the_overlay_and_the_raw_values(tmp_path):
+    torch = pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    pixels = torch.rand(3, 70, 100, generator=torch.Generator().manual_seed(0))
+    result = SimpleNamespace(
+        patch_scores=torch.tensor(SCORES, dtype=torch.float32),
+        patch_weights=torch.tensor(WEIGHTS, dtype=torch.float32),
+        grid=(2, 3),
+    )
+    hm.save_heatmap(
+        tmp_path / "m.png",
+        SimpleNamespace(tensor=pixels),
+        result,
+        kind="scores",
+        raw=tmp_path / "m.csv",
+        title="t",
+    )
+    u8 = (pixels.permute(1, 2, 0) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    values = hm.patch_map(SCORES.astype(np.float32), WEIGHTS.astype(np.float32), (2, 3), "scores")
+    expected = hm.render_overlay(u8, values, kind="scores", title="t")
+    with Image.open(tmp_path / "m.png") as written:
+        assert np.array_equal(np.asarray(written), np.asarray(expected))
+    assert len((tmp_path / "m.csv").read_text().splitlines()) == 1 + 6
+    lower = tmp_path / "lower.png"
+    hm.save_heatmap(
+        lower, SimpleNamespace(tensor=pixels), result, kind="scores", title="t", higher_is_better=False
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lower.png", "m.csv", "m.png"]
+    with Image.open(lower) as a, Image.open(tmp_path / "m.png") as b:
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.shape == b.shape and np.array_equal(a[:70], b[:70])  # the same map ...
+        assert not np.array_equal(a, b)  # ... with other words in the legend

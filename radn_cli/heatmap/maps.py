@@ -1,0 +1,119 @@
+"""Per-patch maps: which maps exist, how they are named in legends, and how they are computed.
+
+RADN scores a row-major grid of ``patch`` x ``patch`` squares; each patch gets a score ``s_i`` and a
+weight ``w_i > 0`` and the image score is ``sum(w_i s_i) / sum(w_i)``. :func:`patch_map` turns those
+into a ``[rows, cols]`` map of the weights, the scores, or the contributions ``w_i s_i / sum(w)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..constants import HEATMAP_MAPS
+
+MAPS = HEATMAP_MAPS  # ("weights", "scores", "contribution"); the CLI checks --map against it
+"""The per-patch maps: patch weights, patch scores, and contributions ``w_i s_i / sum(w)``."""
+
+MAP_LABELS = {
+    "weights": "patch weight",
+    "scores": "patch score",
+    "contribution": "contribution to score",
+}
+"""Human-readable name of each map, used in legends."""
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in MAPS:
+        raise ValueError(f"unknown heatmap kind {kind!r}; expected one of {', '.join(MAPS)}")
+    return kind
+
+
+# What the low and the high end of each map's scale mean, in words, longest form first; the legends
+# use the longest form that fits. Scores and contributions depend on the weights' score direction.
+_WEIGHT_WORDS = (
+    ("lower = less weight", "less weight"),
+    ("higher = more weight: where the model looks", "higher = more weight", "more weight"),
+)
+_QUALITY_WORDS = {
+    True: (("lower = worse quality", "worse"), ("higher = better quality", "better")),
+    False: (("lower = better quality", "better"), ("higher = worse quality", "worse")),
+}
+
+
+def _direction_words(kind: str, higher_is_better: bool = True) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """All forms of the low-end and of the high-end words of a ``kind`` map, longest first."""
+    _check_kind(kind)
+    return _WEIGHT_WORDS if kind == "weights" else _QUALITY_WORDS[bool(higher_is_better)]
+
+
+def direction_labels(kind: str, *, higher_is_better: bool = True) -> tuple[str, str]:
+    """What the low and the high end of a ``kind`` map's colour scale mean, in words: ``(low, high)``.
+
+    ``"weights"`` shows where the model looks (a higher weight counts more in the image score).
+    ``"scores"`` and ``"contribution"`` follow the score direction of the weights, which their metadata
+    states as ``score_direction``: ``higher_is_better=True`` for ``"higher_is_better"`` (the shipped
+    weights: higher = better quality), ``False`` for ``"lower_is_better"``.
+    """
+    low, high = _direction_words(kind, higher_is_better)
+    return low[0], high[0]
+
+
+def patch_map(patch_scores: Any, patch_weights: Any, grid: tuple[int, int], kind: str) -> np.ndarray:
+    """The ``[rows, cols]`` float64 map of one image's per-patch ``kind``.
+
+    ``patch_scores`` and ``patch_weights`` hold one value per patch in row-major order (any shape with
+    ``rows * cols`` elements, anything ``np.asarray`` takes). ``kind`` is one of :data:`MAPS`:
+    ``"weights"`` (w_i), ``"scores"`` (s_i) or ``"contribution"`` (w_i s_i / sum(w), whose sum is the
+    image score). Raises ``ValueError`` for an unknown kind, a size that does not match the grid, or
+    weights that are not finite, negative, or sum to zero.
+    """
+    _check_kind(kind)
+    rows, cols = (int(g) for g in grid)
+    if rows < 1 or cols < 1:
+        raise ValueError(f"grid must be at least 1x1, got {rows}x{cols}")
+    scores = np.asarray(patch_scores, dtype=np.float64).reshape(-1)
+    weights = np.asarray(patch_weights, dtype=np.float64).reshape(-1)
+    n = rows * cols
+    if scores.size != n or weights.size != n:
+        raise ValueError(
+            f"a {rows}x{cols} grid has {n} patches, got {scores.size} scores and {weights.size} weights"
+        )
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("patch weights must be finite and positive")
+    if kind == "scores":
+        out = scores
+    elif kind == "weights":
+        out = weights
+    else:
+        total = weights.sum()
+        if not total > 0:
+            raise ValueError("patch weights sum to zero")
+        out = weights * scores / total
+    return out.reshape(rows, cols).copy()
+
+
+def _as_map(values: Any) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 2 or arr.size == 0:
+        raise ValueError(f"values must be a non-empty [rows, cols] array, got shape {arr.shape}")
+    return arr
+
+
+def _range(values: np.ndarray) -> tuple[float, float] | None:
+    """(min, max) over the finite values, or None when there are none."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    return float(finite.min()), float(finite.max())
+
+
+def _format_ticks(values: list[float]) -> list[str]:
+    """Shortest '%g' formatting (>= 3 significant digits) that keeps distinct values distinct."""
+    distinct = len(set(values))
+    for digits in range(3, 18):
+        labels = [f"{v:.{digits}g}" for v in values]
+        if len(set(labels)) == distinct:
+            return labels
+    return [repr(v) for v in values]
