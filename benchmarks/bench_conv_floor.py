@@ -38,7 +38,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import baseline  # noqa: E402
 
-from radn_cli.scoring import Scorer, keep_freed_memory  # noqa: E402
+from radn_cli.devices import keep_freed_memory  # noqa: E402
+from radn_cli.scoring import Scorer  # noqa: E402
 from radn_cli.weights import load_weights  # noqa: E402
 
 # (name, in channels, out channels, input side, stride, runs per pair): one RADN branch, plus the

@@ -64,7 +64,8 @@ if str(HERE) not in sys.path:
 import baseline  # noqa: E402  (puts the repository root and tests/ on sys.path)
 import torch  # noqa: E402
 
-from radn_cli.scoring import PRECISIONS, Scorer, default_batch_size, keep_freed_memory  # noqa: E402
+from radn_cli.devices import PRECISIONS, default_batch_size, keep_freed_memory  # noqa: E402
+from radn_cli.scoring import Scorer  # noqa: E402
 from radn_cli.tiling import PATCH, grid_shape  # noqa: E402
 from radn_cli.weights import LoadedWeights, load_weights  # noqa: E402
 
@@ -816,7 +817,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--default-allocator",
         action="store_true",
         help="leave glibc's malloc settings alone (by default the run calls "
-        "radn_cli.scoring.keep_freed_memory, as the CLI does)",
+        "radn_cli.devices.keep_freed_memory, as the CLI does)",
     )
     parser.add_argument("--out", type=Path, default=None, help="write all results as JSON here")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table on stdout")

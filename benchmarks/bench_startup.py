@@ -5,7 +5,7 @@ time.perf_counter() around subprocess.run:
 
   python -c pass                 the interpreter alone
   python -c "import torch"       torch (what every scoring command pays)
-  python -c "import radn_cli.cli"  the CLI module (must not import torch)
+  python -c "import radn_cli.cli.commands"  the CLI's command tree (must not import torch)
   radn --help                    target: < 0.5 s
   radn score REF DIST --weights W  the example pair (examples/ref.png, dist.png, 512x384) with seeded weights
 
@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 HELP_TARGET_S = 0.5
 
-# What `radn score REF DIST` does (radn_cli/cli.py: score), one stage at a time.
+# What `radn score REF DIST` does (radn_cli/cli/score.py: score), one stage at a time.
 STAGED = r"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -46,10 +46,11 @@ def mark(name):
     now = time.perf_counter()
     stages[name] = now - t0
     t0 = now
-import radn_cli.cli
-mark("import radn_cli.cli")
+import radn_cli.cli.commands
+mark("import radn_cli.cli.commands")
 from radn_cli.images import check_pair, load_image
-from radn_cli.scoring import Scorer, keep_freed_memory
+from radn_cli.devices import keep_freed_memory
+from radn_cli.scoring import Scorer
 from radn_cli.weights import load_weights, resolve_weights
 mark("import torch + scoring modules")
 ref_path, dist_path, weights, device = sys.argv[1:5]
@@ -136,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         results = {
             "python -c pass": timed_runs([py, "-c", "pass"], args.runs, env),
             "import torch": timed_runs([py, "-c", "import torch"], args.runs, env),
-            "import radn_cli.cli": timed_runs([py, "-c", "import radn_cli.cli"], args.runs, env),
+            "import radn_cli.cli.commands": timed_runs(
+                [py, "-c", "import radn_cli.cli.commands"], args.runs, env
+            ),
             "radn --help": timed_runs([*radn, "--help"], args.runs, env),
             "radn score": timed_runs(
                 [*radn, "score", ref, dist, "--weights", str(weights), "--device", args.device],
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
         }
         cli_imports_torch = subprocess.run(
-            [py, "-c", "import sys, radn_cli.cli; print('torch' in sys.modules)"],
+            [py, "-c", "import sys, radn_cli.cli.commands; print('torch' in sys.modules)"],
             capture_output=True,
             text=True,
             env=env,
@@ -196,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "",
         f"- `radn --help`: {results['radn --help']['median_s']:.3f} s (target < {HELP_TARGET_S} s: "
-        f"{'met' if report['help_ok'] else 'NOT met'}); radn_cli.cli imports torch: {cli_imports_torch}",
+        f"{'met' if report['help_ok'] else 'NOT met'}); "
+        f"radn_cli.cli.commands imports torch: {cli_imports_torch}",
         f"- `radn score {args.ref.name} {args.dist.name}`: {score_wall:.3f} s, "
         f"of which scoring {scoring:.3f} s and start-up (interpreter, imports, image decoding, weights, "
         f"model to device) {score_wall - scoring:.3f} s "

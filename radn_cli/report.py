@@ -59,6 +59,17 @@ def summary_record(records: list[dict], *, higher_is_better: bool) -> dict:
     return summary
 
 
+def score_document(reference: str | Path, scorer, records: list[dict], summary: dict) -> dict:
+    """The JSON document of `radn score --json`: the reference, the model, one record per image."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "reference": str(reference),
+        "model": model_record(scorer.info, device=str(scorer.device), precision=scorer.precision),
+        "results": records,
+        "summary": summary,
+    }
+
+
 def format_score(score: float) -> str:
     """Score as printed on stdout: fixed 6 decimals (JSON and CSV keep full precision)."""
     return f"{score:.6f}"

@@ -1,4 +1,4 @@
-"""Scoring engine: devices, precision, patch chunks of bounded memory, reference-branch reuse.
+"""Scoring engine: patch chunks of bounded memory, reference-branch reuse, several pairs per pass.
 
 The reference branch (trunk, offsets, deform2, tail, attention) does not depend on the distorted image,
 so a reference is encoded once (``Scorer.encode_reference``) and any number of distorted images of
@@ -14,20 +14,19 @@ patches then share forward passes (a chunk may span images) and pairs of one siz
 attention and head calls. That is what keeps a GPU busy with small images; on the CPU it gains
 nothing measurable.
 
-Prints nothing; the CLI decides what to show.
+Devices and precisions are resolved by ``devices``. Prints nothing; the CLI decides what to show.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import ctypes
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from .devices import check_precision, default_batch_size, exact_fp32, resolve_device
 from .errors import DeviceError, ImageError, SizeMismatchError
 from .model import RADN
 from .tiling import grid_shape, patches_at
@@ -64,102 +63,6 @@ def _buffer(chunk: torch.Tensor, n: int) -> torch.Tensor:
     return torch.empty((n, *chunk.shape[1:]), dtype=torch.float32, device=chunk.device)
 
 
-def keep_freed_memory() -> bool:
-    """Let this process reuse freed memory instead of returning it to the OS (Linux, glibc only).
-
-    Scoring allocates and frees activations of tens of MiB per layer. By default glibc serves each
-    with a fresh mmap and unmaps it on free, so every layer page-faults its output in again:
-    measured on 2 CPU cores, a 288x288 pair in fp32 takes 0.60 s with the default and 0.51 s with
-    this. The price is that the resident size stays near its peak until the process exits, which
-    suits a command-line run; the CLI calls this, the library never does by itself. Returns whether
-    the C library accepted the settings.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter is linked with
-    except (OSError, AttributeError):  # not glibc (e.g. musl has no mallopt)
-        return False
-    m_trim_threshold, m_mmap_threshold, limit = -1, -3, 1 << 30
-    return bool(mallopt(m_mmap_threshold, limit)) and bool(mallopt(m_trim_threshold, limit))
-
-
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-# patches per forward pass when none is given: the CPU gains nothing past a few hundred (and memory
-# grows with it); a GPU needs thousands to be kept busy (about 2 GiB of activations in bf16)
-DEFAULT_BATCH_SIZE = {"cpu": 256, "cuda": 2048}
-
-
-def default_batch_size(device: torch.device) -> int:
-    return DEFAULT_BATCH_SIZE.get(device.type, DEFAULT_BATCH_SIZE["cpu"])
-
-
-def cpu_has_bf16_kernels() -> bool:
-    """Whether oneDNN has real bf16 kernels on this CPU (AVX-512 or AMX, or Arm's bf16).
-
-    Without them PyTorch falls back to reference code: measured on an AVX2-only 2-core AMD EPYC, a
-    64-channel 3x3 convolution took 4.9 s in bf16 against 0.15 s in fp32 (32x slower).
-    """
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without the check: judge by the vector ISA
-        return torch.backends.cpu.get_cpu_capability() in ("AVX512", "AMX")
-
-
-def precision_warning(precision: str, device: torch.device) -> str | None:
-    """A one-line warning when the precision asked for is much slower than fp32 on this device."""
-    if precision == "bf16" and device.type == "cpu" and not cpu_has_bf16_kernels():
-        return (
-            "this CPU has no bf16 kernels (they need AVX-512 or AMX), so bf16 runs many times slower "
-            "than fp32 here; use --precision fp32"
-        )
-    return None
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'; DeviceError otherwise."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from exc
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DeviceError(f"device {name!r} requested but CUDA is not available here")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(
-                f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
-            )
-    elif device.type != "cpu":
-        raise DeviceError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
-    return device
-
-
-def check_precision(precision: str, device: torch.device) -> torch.dtype:
-    if precision not in PRECISIONS:
-        raise DeviceError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    if precision == "fp16" and device.type == "cpu":
-        raise DeviceError("fp16 is for CUDA devices; use bf16 or fp32 on the CPU")
-    return PRECISIONS[precision]
-
-
-@contextlib.contextmanager
-def exact_fp32(device: torch.device, dtype: torch.dtype):
-    """fp32 means fp32 on CUDA too: cuDNN's TF32 convolutions (PyTorch's default, 10-bit mantissa
-    products) are turned off while scoring in fp32, and the setting is restored afterwards. bf16 and
-    fp16 are what to ask for when speed matters more."""
-    if device.type != "cuda" or dtype != torch.float32:
-        yield
-        return
-    previous = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32 = previous
-
-
 @dataclass(frozen=True)
 class ReferenceEncoding:
     """What the distorted branch needs from a reference image."""
@@ -188,10 +91,19 @@ class PairScore:
 class Scorer:
     """A loaded model on a device, at a precision, scoring images given as [3, H, W] tensors in [0, 1].
 
-    Example:
-        >>> scorer = Scorer(load_weights("weights.safetensors"))  # doctest: +SKIP
-        >>> ref = scorer.encode_reference(ref_image)                # doctest: +SKIP
-        >>> scorer.score(ref, dist_image).score                      # doctest: +SKIP
+    ``radn_cli.load_scorer`` makes one from a weights file. A reference encoded once serves any
+    number of distorted images of its size:
+
+        >>> from radn_cli import load_image, load_scorer
+        >>> scorer = load_scorer(device="cpu")
+        >>> ref = load_image("examples/ref.png").tensor
+        >>> encoded = scorer.encode_reference(ref)
+        >>> dist = load_image("examples/dist.png").tensor
+        >>> results = [scorer.score(encoded, image) for image in (ref, dist)]
+        >>> results[0].score > results[1].score  # the reference itself beats its distorted version
+        True
+        >>> results[1].grid, results[1].patch_weights.shape  # rows x columns of 32x32 patches
+        ((12, 16), torch.Size([12, 16]))
     """
 
     def __init__(
@@ -355,3 +267,22 @@ class Scorer:
 
     def score_pair(self, ref: torch.Tensor, dist: torch.Tensor) -> PairScore:
         return self.score(self.encode_reference(ref), dist)
+
+
+def load_scorer(
+    weights: str | Path | None = None,
+    *,
+    device: str = "auto",
+    precision: str = "fp32",
+    batch_size: int | None = None,
+) -> Scorer:
+    """A ready Scorer: ``weights`` as given, else ``$RADN_WEIGHTS``, the user's installed weights or
+    the shipped ones (``radn weights list`` shows the order); checksum verified.
+
+    ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``. ``precision``: fp32,
+    bf16 or fp16 (CUDA). ``batch_size``: patches per forward pass (memory, not the score).
+    """
+    from .weights import load_weights, resolve_weights
+
+    resolved = resolve_weights(weights)
+    return Scorer(load_weights(resolved.path), device=device, precision=precision, batch_size=batch_size)

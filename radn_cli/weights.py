@@ -15,6 +15,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from importlib import resources
@@ -128,6 +129,33 @@ class WeightsInfo:
             return json.loads(self.metadata.get("metrics", "{}"))
         except json.JSONDecodeError:
             return {}
+
+
+_JSON_FIELDS = ("config", "metrics", "recipe")  # metadata values that hold JSON documents
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+
+
+def info_document(info: WeightsInfo, *, found_by: str) -> dict:
+    """A weights file's metadata as one JSON-ready document (`radn weights info`): safetensors keeps
+    every value as text, so JSON documents come back as objects and numbers as numbers."""
+    document: dict = {
+        "weights": info.weights_id,
+        "path": str(info.path),
+        "found_by": found_by,
+        "checksum": "ok",
+    }
+    for key, value in info.metadata.items():
+        if key in _JSON_FIELDS:
+            try:
+                document[key] = json.loads(value)
+                continue
+            except json.JSONDecodeError:
+                pass
+        if _NUMBER.match(value) and key not in ("sha256", "name"):
+            document[key] = float(value) if any(c in value for c in ".eE") else int(value)
+        else:
+            document[key] = value
+    return document
 
 
 def read_info(path: str | Path) -> WeightsInfo:

@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from radn_cli.batch import group_size, run_batch
+from radn_cli.batch import run_batch
 from radn_cli.pairing import Pair
+from radn_cli.pipeline import group_size
 from radn_cli.scoring import Scorer
 from radn_cli.weights import load_weights
 
@@ -87,16 +88,16 @@ def test_a_failing_group_is_retried_pair_by_pair(tmp_path, weights_file, pairs, 
             raise RuntimeError("simulated failure of one pair")
         return real(items)
 
-    import radn_cli.batch as batch_module
+    import radn_cli.pipeline as pipeline
 
-    load = batch_module.load_image
+    load = pipeline.load_image
 
     def remember(path):
         loaded = load(path)
         tensors[str(path)] = loaded.tensor
         return loaded
 
-    monkeypatch.setattr(batch_module, "load_image", remember)
+    monkeypatch.setattr(pipeline, "load_image", remember)
     monkeypatch.setattr(scorer, "score_many", flaky)
     errors = []
     summary = run_batch(scorer, pairs, tmp_path / "out.csv", pairs_per_step=8, on_error=errors.append)

@@ -1,4 +1,4 @@
-"""End-to-end tests of the `radn` command line (radn_cli.cli), run in-process with Typer's CliRunner.
+"""End-to-end tests of the `radn` command line (radn_cli.cli package), run in-process with Typer's CliRunner.
 
 Every image is generated in tmp_path and is small (64x96: a 2x3 patch grid) so that a model forward
 is cheap. The conventions checked are those of /work/shared/CLI_CONVENTIONS.md: results on stdout
@@ -835,9 +835,9 @@ def test_no_arguments_shows_help():
 def test_bf16_on_a_cpu_without_bf16_kernels_warns_once_and_still_scores(
     pair, weights_file, monkeypatch, has_kernels
 ):
-    import radn_cli.scoring
+    import radn_cli.devices
 
-    monkeypatch.setattr(radn_cli.scoring, "cpu_has_bf16_kernels", lambda: has_kernels)
+    monkeypatch.setattr(radn_cli.devices, "cpu_has_bf16_kernels", lambda: has_kernels)
     ref, d1, _ = pair
     result = run("score", ref, d1, "--weights", weights_file, "--precision", "bf16", "--device", "cpu")
     assert result.exit_code == 0, result.output
@@ -922,7 +922,7 @@ def test_usage_errors_from_the_entry_point_are_one_line_exit_2(args, expected):
 def test_ctrl_c_while_pytorch_loads_is_held_then_raised_in_our_code():
     import signal as _signal
 
-    from radn_cli.cli import _ctrl_c_deferred
+    from radn_cli.cli.console import ctrl_c_deferred as _ctrl_c_deferred
 
     reached_end = False
     with pytest.raises(KeyboardInterrupt):

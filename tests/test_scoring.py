@@ -2,9 +2,10 @@ import pytest
 import torch
 from conftest import seeded_model
 
+from radn_cli.devices import resolve_device
 from radn_cli.errors import DeviceError, SizeMismatchError
 from radn_cli.model import RADNConfig
-from radn_cli.scoring import Scorer, resolve_device
+from radn_cli.scoring import Scorer
 from radn_cli.tiling import tile
 from radn_cli.weights import load_weights
 
@@ -96,7 +97,7 @@ def test_keep_freed_memory_takes_effect_with_glibc():
     import platform
     import sys
 
-    from radn_cli.scoring import keep_freed_memory
+    from radn_cli.devices import keep_freed_memory
 
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert keep_freed_memory() is glibc
@@ -157,7 +158,7 @@ def test_score_many_refuses_a_pair_of_the_wrong_size(weights_file):
 
 
 def test_default_batch_size_follows_the_device(weights_file):
-    from radn_cli.scoring import default_batch_size
+    from radn_cli.devices import default_batch_size
 
     assert Scorer(load_weights(weights_file), device="cpu").batch_size == default_batch_size(
         torch.device("cpu")
@@ -169,15 +170,15 @@ def test_default_batch_size_follows_the_device(weights_file):
 
 
 def test_bf16_warning_only_where_bf16_is_slow(monkeypatch):
-    import radn_cli.scoring as scoring
+    import radn_cli.devices as devices
 
     cpu = torch.device("cpu")
-    monkeypatch.setattr(scoring, "cpu_has_bf16_kernels", lambda: False)
-    assert "no bf16 kernels" in scoring.precision_warning("bf16", cpu)
-    assert scoring.precision_warning("fp32", cpu) is None
-    assert scoring.precision_warning("bf16", torch.device("cuda")) is None
-    monkeypatch.setattr(scoring, "cpu_has_bf16_kernels", lambda: True)
-    assert scoring.precision_warning("bf16", cpu) is None
+    monkeypatch.setattr(devices, "cpu_has_bf16_kernels", lambda: False)
+    assert "no bf16 kernels" in devices.precision_warning("bf16", cpu)
+    assert devices.precision_warning("fp32", cpu) is None
+    assert devices.precision_warning("bf16", torch.device("cuda")) is None
+    monkeypatch.setattr(devices, "cpu_has_bf16_kernels", lambda: True)
+    assert devices.precision_warning("bf16", cpu) is None
 
 
 def test_bf16_kernel_check_agrees_with_the_cpu_flags():
@@ -185,7 +186,7 @@ def test_bf16_kernel_check_agrees_with_the_cpu_flags():
     import platform
     import sys
 
-    from radn_cli.scoring import cpu_has_bf16_kernels
+    from radn_cli.devices import cpu_has_bf16_kernels
 
     if not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "i686"):
         pytest.skip("reads /proc/cpuinfo of an x86 Linux machine")
@@ -223,7 +224,7 @@ def test_cuda_agrees_with_the_cpu_and_groups_like_one_pair(weights_file):
 
 
 def test_exact_fp32_turns_tf32_off_only_for_cuda_fp32_and_restores_it():
-    from radn_cli.scoring import exact_fp32
+    from radn_cli.devices import exact_fp32
 
     before = torch.backends.cudnn.allow_tf32
     with exact_fp32(torch.device("cuda"), torch.float32):

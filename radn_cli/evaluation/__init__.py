@@ -6,11 +6,26 @@
 * ``classical``: PSNR, SSIM and MS-SSIM as the reference MATLAB code computes them (torch).
 * ``plot``: ``scatter_plot`` to a PNG (Pillow).
 
-``classical`` and ``plot`` import torch / Pillow, so they are not imported here; import them directly.
+* ``runner``: ``evaluate`` (every pair through ``pipeline.score_pairs``, every metric, correlations).
+* ``outputs``: the JSON report, per-pair scores as CSV, scatter plots.
+
+``classical``, ``plot``, ``runner`` and ``outputs`` import torch / Pillow, so they are not imported
+here; import them directly. The statistics are imported on first use (numpy), so that the CLI can
+read the layouts' descriptions for its help without loading numpy.
 """
 
+from importlib import import_module
+
 from .databases import LAYOUTS, RatedDatabase, RatedPair, detect_layout, load_database
-from .stats import correlation_report, krcc, logistic4, logistic4_fit, plcc, rmse, srocc
+
+_STATS = ("correlation_report", "krcc", "logistic4", "logistic4_fit", "plcc", "rmse", "srocc")
+
+
+def __getattr__(name: str):
+    if name in _STATS:
+        return getattr(import_module(".stats", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "LAYOUTS",

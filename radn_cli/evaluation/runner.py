@@ -1,6 +1,7 @@
 """`radn eval`: score every pair of a human-rated database with RADN and classical metrics, then correlate.
 
-Each pair is decoded once and every requested metric runs on it; RADN encodes each reference once.
+Each pair is decoded once (``pipeline.score_pairs``) and every requested metric runs on it; RADN
+encodes each reference once.
 PSNR, SSIM and MS-SSIM are computed on R, G and B and averaged (``channels="rgb"``): luma-only
 versions cannot see colour distortions at all (TID2013's saturation change scores as identical).
 Correlations are oriented so that a good metric gets a positive SROCC: quality scores (higher is
@@ -10,16 +11,18 @@ better) against the database's human scores turned to higher-is-better (DMOS dat
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..constants import EVAL_METRICS
 from ..errors import RadnError
-from ..images import check_pair, load_image
+from ..pipeline import score_pairs
 from .databases import RatedDatabase, RatedPair
 
-CLASSICAL = ("psnr", "ssim", "ms-ssim")
-METRICS = ("radn", *CLASSICAL)
+METRICS = EVAL_METRICS
+CLASSICAL = tuple(m for m in METRICS if m != "radn")
 
 
 @dataclass
@@ -49,53 +52,66 @@ def evaluate(
     metrics: tuple[str, ...],
     *,
     scorer=None,
+    workers: int = 0,
+    pairs_per_step: int = 0,
     on_pair: Callable[[int, int], None] | None = None,
     on_error: Callable[[str], None] | None = None,
 ) -> Evaluation:
-    """Score every pair with every metric ("radn" needs a Scorer) and correlate with the human scores."""
+    """Score every pair with every metric ("radn" needs a Scorer) and correlate with the human scores.
+
+    Pairs go through ``pipeline.score_pairs`` in reference order (decoded ahead in ``workers``
+    threads, each reference encoded once, ``pairs_per_step`` pairs per forward pass on a GPU).
+    """
     from .stats import correlation_report
 
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise RadnError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    if "radn" in metrics and scorer is None:
+        raise RadnError("the radn metric needs a Scorer")
     pairs = database.pairs
     predictions = {m: np.full(len(pairs), np.nan) for m in metrics}
     result = Evaluation(database, tuple(metrics), predictions)
     order = sorted(range(len(pairs)), key=lambda i: (str(pairs[i].ref), str(pairs[i].dist)))
-    cached_ref: tuple[object, object, object] | None = None  # (path, image, radn encoding)
-    for done, index in enumerate(order, 1):
-        pair = pairs[index]
-        try:
-            if cached_ref is None or cached_ref[0] != pair.ref:
-                cached_ref = (pair.ref, load_image(pair.ref), None)
-            ref_image = cached_ref[1]
-            dist_image = load_image(pair.dist)
-            check_pair(ref_image, dist_image, ref_path=pair.ref, dist_path=pair.dist)
-        except RadnError as exc:
-            result.errors.append((pair, str(exc)))
-            if on_error:
-                on_error(str(exc))
-            cached_ref = None
-        else:
-            for metric in metrics:
-                try:
-                    if metric == "radn":
-                        if cached_ref[2] is None:
-                            cached_ref = (pair.ref, ref_image, scorer.encode_reference(ref_image.tensor))
-                        value = scorer.score(cached_ref[2], dist_image.tensor).score
-                    else:
-                        value = float(_classical(metric)(ref_image.tensor, dist_image.tensor, channels="rgb"))
-                    predictions[metric][index] = value
-                except RadnError as exc:  # e.g. an image too small for MS-SSIM: that metric only
-                    count, reason = result.skipped.get(metric, (0, str(exc)))
-                    result.skipped[metric] = (count + 1, reason)
-        if on_pair:
-            on_pair(done, len(pairs))
+    scored = score_pairs(
+        scorer if "radn" in metrics else None,
+        (pairs[i] for i in order),
+        workers=workers,
+        pairs_per_step=pairs_per_step,
+    )
+    with closing(scored):
+        for done, (index, item) in enumerate(zip(order, scored), 1):  # results come in input order
+            if item.ref is None:  # unreadable, or the two images do not fit together
+                result.errors.append((pairs[index], item.error))
+                if on_error:
+                    on_error(item.error)
+            else:
+                for metric in metrics:
+                    if metric == "radn" and item.result is None:  # decoded, but RADN could not score it
+                        _skip(result, metric, item.error)
+                        continue
+                    try:
+                        if metric == "radn":
+                            value = item.result.score
+                        else:
+                            value = float(
+                                _classical(metric)(item.ref.tensor, item.dist.tensor, channels="rgb")
+                            )
+                        predictions[metric][index] = value
+                    except RadnError as exc:  # e.g. an image too small for MS-SSIM: that metric only
+                        _skip(result, metric, str(exc))
+            if on_pair:
+                on_pair(done, len(pairs))
     types = [p.dist_type for p in pairs]
     human = result.human
     for metric in metrics:
         values = predictions[metric]
-        if metric == "radn" and scorer is not None and not scorer.info.higher_is_better:
+        if metric == "radn" and not scorer.info.higher_is_better:
             values = -values
         result.reports[metric] = correlation_report(values, human, types if any(types) else None)
     return result
+
+
+def _skip(result: Evaluation, metric: str, reason: str) -> None:
+    count, first = result.skipped.get(metric, (0, reason))
+    result.skipped[metric] = (count + 1, first)

@@ -20,17 +20,18 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from ..devices import check_precision, resolve_device
 from ..errors import RadnError, UsageError
-from ..model import RADN, RADNConfig
-from ..scoring import check_precision, resolve_device
+from ..model import RADN
 from ..tiling import tile
 from ..weights import load_weights, save_weights
+from .config import TrainConfig
 from .data import (
     PhotoBank,
     RatedPairs,
@@ -45,80 +46,6 @@ from .labels import SCORE_SCALE, preference_probability
 CHECKPOINT = "last.ckpt"
 BEST = "best.safetensors"
 LAST = "last.safetensors"
-
-
-@dataclass
-class TrainConfig:
-    photos: str  # folder of clean photos (searched recursively)
-    out: str  # run folder: checkpoint, log.jsonl, exported weights
-    arch: str = "radn"  # radn or wresnet
-    deformable: bool = True  # radn only: the reference-oriented deformable step
-    attention: bool = True  # radn only: patch attention
-    pretrain_steps: int = 0  # contrastive stage (pairs within one photo and KADID category)
-    steps: int = 1000  # regression stage
-    photos_per_batch: int = 2  # P
-    per_photo: int = 4  # K distorted versions of each photo
-    patches: int = 32  # N random 32x32 patches per image, same positions in all versions
-    crop: int = 192  # side of the random crop the patches come from
-    lr: float = 1e-4  # Adam, cosine decay to lr/10 over all steps after 20 warm-up steps
-    clip: float = 1.0  # gradient norm clip (0: off)
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"  # fp32 or bf16 (autocast; deformable sampling positions stay fp32)
-    val_fraction: float = 0.1  # photos held out for validation
-    val_photos: int = 16  # held-out photos in the validation set
-    val_per_photo: int = 6  # distorted versions of each
-    val_crop: int = 128
-    val_every: int = 100
-    checkpoint_every: int = 25
-    max_minutes: float = 0.0  # stop (and export) after this wall time; 0: no limit
-    init: str = ""  # radn weights to start from (fine-tuning); "" = fresh initialisation
-    db: str = ""  # human-rated database (any layout radn eval reads) for the regression stage; "" = synthetic
-    name: str = "radn-kadid-synthetic"
-    rank_weight: float = 1.0  # regression stage: weight of the cross-type preference loss beside the MSE
-    ema: float = 0.0  # decay of the weights' moving average (validated and exported); 0: off
-    clean: float = 0.0  # regression stage: probability that a version is a clean (shifted) copy
-    shift: float = 0.0  # regression stage: probability that a distorted version is shifted 1-2 px
-
-    def __post_init__(self) -> None:
-        if self.steps < 0 or self.pretrain_steps < 0 or self.steps + self.pretrain_steps == 0:
-            raise UsageError("give a positive number of --steps and/or --pretrain-steps")
-        if self.per_photo < 2 and self.pretrain_steps:
-            raise UsageError("contrastive pretraining needs --per-photo of at least 2")
-        if self.precision not in ("fp32", "bf16"):
-            raise UsageError("training precision must be fp32 or bf16")
-        if not 0.0 <= self.ema < 1.0:
-            raise UsageError("--ema must be in [0, 1)")
-        for name in ("clean", "shift"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise UsageError(f"--{name} must be a probability in [0, 1]")
-        if self.rank_weight < 0:
-            raise UsageError("--rank-weight must not be negative")
-
-    @property
-    def model_config(self) -> RADNConfig:
-        if self.arch == "wresnet":
-            return RADNConfig.wresnet()
-        return RADNConfig(arch=self.arch, deformable=self.deformable, attention=self.attention)
-
-    @classmethod
-    def from_file(cls, path: str | Path, **overrides) -> TrainConfig:
-        """Settings from a JSON or TOML file; keyword overrides win."""
-        path = Path(path)
-        try:
-            if path.suffix == ".toml":
-                import tomllib
-
-                data = tomllib.loads(path.read_text())
-            else:
-                data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise RadnError(f"cannot read training config: {exc}", path) from exc
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UsageError(f"{path}: unknown training settings: {', '.join(unknown)}")
-        return cls(**{**data, **overrides})
 
 
 @dataclass
@@ -261,7 +188,7 @@ def train(
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
-    dtype = check_precision(config.precision, device)
+    dtype = check_precision(config.precision, device, training=True)
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
     torch.manual_seed(config.seed)
 

@@ -1,0 +1,126 @@
+"""`radn batch`: many pairs (two folders or a pairs list) scored into a crash-safe, resumable CSV."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import ExitCode, RadnError, UsageError
+from .console import ProgressBar, error, note, progress_bar
+from .inputs import check_outputs, make_scorer
+from .options import (
+    BatchOpt,
+    DeviceOpt,
+    PairsPerStepOpt,
+    Precision,
+    PrecisionOpt,
+    VerboseOpt,
+    WeightsOpt,
+    WorkersOpt,
+)
+
+
+def batch(
+    *,
+    ref_dir: Annotated[
+        Optional[Path], typer.Option("--ref-dir", help="Folder of reference images.", show_default=False)
+    ] = None,
+    dist_dir: Annotated[
+        Optional[Path], typer.Option("--dist-dir", help="Folder of distorted images.", show_default=False)
+    ] = None,
+    pairs: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--pairs",
+            help="CSV with the header ref,dist (paths absolute or relative to the CSV's folder), "
+            "instead of --ref-dir and --dist-dir.",
+            show_default=False,
+        ),
+    ] = None,
+    pair_by: Annotated[
+        str,
+        typer.Option(
+            "--pair-by",
+            help="How folders pair: path (same relative path), prefix (A0001_00_00.bmp -> A0001.bmp) or "
+            "auto (whichever pairs more distorted images; path on a tie).",
+        ),
+    ] = "auto",
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write.", dir_okay=False)] = Path(
+        "scores.csv"
+    ),
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue an interrupted run: skip pairs done, retry failed ones."),
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
+    workers: WorkersOpt = 0,
+    pairs_per_step: PairsPerStepOpt = 0,
+    weights: WeightsOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = None,
+    precision: PrecisionOpt = Precision.fp32,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Score many pairs to CSV (ref, dist, score, patches, width, height, weights, precision, error).
+
+    Rows are written as they are scored; Ctrl-C keeps them, and --resume goes on from there.
+    """
+    from ..pairing import pair_folders, read_pairs_csv
+
+    if pairs is not None and (ref_dir is not None or dist_dir is not None):
+        raise UsageError("give either --pairs or --ref-dir with --dist-dir, not both")
+    if pairs is None and (ref_dir is None or dist_dir is None):
+        raise UsageError("give --ref-dir and --dist-dir, or --pairs")
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite exclude each other")
+    check_outputs(output)
+    if not (resume or overwrite) and output.is_file() and output.stat().st_size > 0:
+        # the results writer refuses this too, but only after the folders are paired and the model loaded
+        raise RadnError("exists; use --resume to continue it or --overwrite to replace it", output)
+    pairing = read_pairs_csv(pairs) if pairs is not None else pair_folders(ref_dir, dist_dir, mode=pair_by)
+    _report_unmatched(pairing)
+    scorer = make_scorer(weights, device, precision, batch_size)
+    from ..batch import run_batch
+
+    started = time.perf_counter()
+    bars: list[ProgressBar | None] = []
+    try:
+        summary = run_batch(
+            scorer,
+            pairing.pairs,
+            output,
+            resume=resume,
+            overwrite=overwrite,
+            workers=workers,
+            pairs_per_step=pairs_per_step,
+            on_start=lambda total: bars.append(progress_bar(total, "scoring")),
+            on_row=lambda: bars[-1] and bars[-1].advance(),
+            on_error=lambda message: error(message),
+        )
+    finally:
+        for bar in bars:
+            if bar is not None:
+                bar.stop()
+    elapsed = time.perf_counter() - started
+    note(
+        f"radn: {summary.scored} scored, {summary.failed} failed, {summary.skipped} already done"
+        f"{' (interrupted)' if summary.interrupted else ''} in {elapsed:.1f} s -> {output}"
+    )
+    if summary.interrupted:
+        raise typer.Exit(int(ExitCode.INTERRUPTED))
+    if summary.failed:
+        raise typer.Exit(int(ExitCode.ERROR))
+
+
+def _report_unmatched(pairing) -> None:
+    for label, paths in (
+        ("distorted without reference", pairing.unmatched_dist),
+        ("references without distorted", pairing.unused_refs),
+    ):
+        if paths:
+            shown = ", ".join(str(p) for p in paths[:5])
+            more = f" (and {len(paths) - 5} more)" if len(paths) > 5 else ""
+            note(f"radn: {len(paths)} {label}: {shown}{more}")

@@ -1,0 +1,102 @@
+"""The command tree: every `radn` command and where it is defined, and the entry point's error policy.
+
+Commands are registered here, in one place, each wrapped in ``handle_errors``; their modules only
+define them. Usage errors (a missing argument, an unknown option or value) are one `radn: error:`
+line naming the command's --help, with exit code 2; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from ..errors import ExitCode
+from . import batch, evaluate, score, train, weights
+from .console import handle_errors, one_line, say
+
+app = typer.Typer(
+    name="radn",
+    help="Perceptual full-reference image quality with RADN: scores, rankings, heatmaps, batches.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"radn {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Perceptual full-reference image quality with RADN."""
+
+
+app.command("score")(handle_errors(score.score))
+app.command("heatmap")(handle_errors(score.heatmap))
+app.command("batch")(handle_errors(batch.batch))
+app.command("eval")(handle_errors(evaluate.eval_command))
+app.command("train")(handle_errors(train.train))
+
+weights_app = typer.Typer(help="List, inspect, convert and install model weights.", no_args_is_help=True)
+weights_app.command("list")(handle_errors(weights.weights_list))
+weights_app.command("info")(handle_errors(weights.weights_info))
+weights_app.command("convert")(handle_errors(weights.weights_convert))
+weights_app.command("install")(handle_errors(weights.weights_install))
+app.add_typer(weights_app, name="weights")
+
+
+def _command_in(args: list[str]) -> str:
+    """The command named by the leading words of ``args`` (``radn weights info``): for the usage errors
+    that Click raises without a context."""
+    command = typer.main.get_command(app)
+    path = ["radn"]
+    for word in args:
+        sub = getattr(command, "commands", {}).get(word)
+        if word.startswith("-") or sub is None:
+            break
+        path.append(word)
+        command = sub
+    return " ".join(path)
+
+
+def run() -> None:
+    """Run the app as the `radn` command: sys.exit with its exit code."""
+    from typer._click.exceptions import UsageError as ClickUsageError
+
+    try:
+        try:
+            code = app(standalone_mode=False, prog_name="radn")
+        except ClickUsageError as exc:
+            if not exc.format_message().strip():  # a group called without a command: its help was shown
+                _exit(exc.exit_code)
+            command = exc.ctx.command_path if exc.ctx is not None else _command_in(sys.argv[1:])
+            say(
+                f"radn: error: {one_line(exc.format_message())} (try '{command} --help')",
+                prefix_style="bold red",
+                prefix_len=len("radn: error:"),
+            )
+            code = int(ExitCode.USAGE)
+        _exit(code if isinstance(code, int) else 0)
+    except (KeyboardInterrupt, typer.Abort):  # outside a command (inside one, handle_errors deals with it)
+        sys.stderr.write("radn: interrupted\n")
+        _exit(int(ExitCode.INTERRUPTED))
+
+
+def _exit(code: int) -> None:
+    """Exit with ``code``: the outcome is decided, so a Ctrl-C while the interpreter shuts down
+    (joining decoding threads, flushing) can no longer turn it into a traceback or another code."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)

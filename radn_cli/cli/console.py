@@ -1,0 +1,180 @@
+"""What the CLI says on stderr, and how errors and Ctrl-C end a command.
+
+Owns: the stderr console, one-line notes, warnings and errors (``radn: error: ...``), the progress
+bar, ``handle_errors`` (library errors to one line and an exit code, a traceback only with
+``--verbose``), and ``ctrl_c_deferred`` (Ctrl-C held while PyTorch loads). Imports no torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import sys
+import threading
+import traceback
+
+import typer
+from rich.console import Console
+
+from ..errors import ExitCode, RadnError, UsageError, first_line
+
+stderr = Console(stderr=True, highlight=False)
+
+
+def one_line(message: object) -> str:
+    """Messages are one line on stderr, whatever a path or an exception text contains."""
+    return " ".join(str(message).splitlines())
+
+
+def say(line: str, *, prefix_style: str | None = None, prefix_len: int = 0) -> None:
+    """One line on stderr: plain text when stderr is not a terminal (never wrapped, no markup parsing,
+    no escape codes), Rich with a coloured prefix on a terminal."""
+    if not stderr.is_terminal:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+        return
+    from rich.text import Text
+
+    text = Text(line)
+    if prefix_style:
+        text.stylize(prefix_style, 0, prefix_len)
+    stderr.print(text, soft_wrap=True)
+
+
+def note(message: str) -> None:
+    say(one_line(message))
+
+
+def warn(message: str | None) -> None:
+    if message:
+        say(
+            one_line(f"radn: warning: {message}"),
+            prefix_style="bold yellow",
+            prefix_len=len("radn: warning:"),
+        )
+
+
+def error(message: str, verbose: bool = False) -> None:
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    say(f"radn: error: {one_line(message)}", prefix_style="bold red", prefix_len=len("radn: error:"))
+
+
+def usage_error(message: str, command: str) -> None:
+    """A usage error: one line naming the command's --help."""
+    error(f"{message} (try '{command} --help')")
+
+
+def command_path() -> str:
+    """The running command as typed (``radn batch``), from Click's context; "radn" outside one."""
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    return ctx.command_path if ctx is not None else "radn"
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred():
+    """Hold Ctrl-C while PyTorch loads (imports, weights, model to device), then act on it.
+
+    A KeyboardInterrupt raised inside code that PyTorch's import runs through the C API (pybind11's
+    exec) makes CPython remember it as unhandled even after we catch it, and the process then ends
+    by the signal itself (exit -2) instead of 130; now and then pybind11 aborts instead (-6).
+    Measured with `radn batch` interrupted 0.9-2.1 s after its start: about 1 run in 10. So while
+    loading, SIGINT only records itself; once loading is done a recorded Ctrl-C is raised here, in
+    our own code, and handled like any other. Main thread only (where Python runs signal handlers).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def load_torch() -> None:
+    """Import PyTorch with Ctrl-C held (see ``ctrl_c_deferred``): commands call this once their
+    arguments are checked, before anything that imports torch."""
+    with ctrl_c_deferred():
+        import torch  # noqa: F401
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's last flush does not raise BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (tests, embedding)
+        pass
+
+
+def handle_errors(func):
+    """Turn errors into one line on stderr and an exit code; tracebacks only with --verbose.
+
+    Commands check their arguments before they import PyTorch (through ``ctrl_c_deferred``), so a
+    usage error or a missing file is reported at once.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        verbose = bool(kwargs.get("verbose")) or bool(os.environ.get("RADN_VERBOSE"))
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except BrokenPipeError:  # the reader of stdout went away (`radn score ... | head -1`): stop quietly
+            silence_stdout()
+            raise typer.Exit(int(ExitCode.ERROR)) from None
+        except UsageError as exc:
+            if verbose:
+                traceback.print_exc(file=sys.stderr)
+            usage_error(str(exc), command_path())
+            raise typer.Exit(int(exc.exit_code)) from None
+        except RadnError as exc:
+            error(str(exc), verbose)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            error("interrupted", verbose)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except MemoryError:
+            error("out of memory; try a smaller --batch-size", verbose)
+            raise typer.Exit(int(ExitCode.ERROR)) from None
+        except Exception as exc:  # the last line of defence: never a bare traceback
+            message = first_line(exc)
+            if "out of memory" in message.lower():
+                error("out of memory on the device; try a smaller --batch-size", verbose)
+            else:
+                error(f"unexpected {type(exc).__name__}: {message} (run with --verbose for details)", verbose)
+            raise typer.Exit(int(ExitCode.ERROR)) from None
+
+    return wrapper
+
+
+class ProgressBar:
+    """A Rich progress bar on stderr (only on a terminal: see ``progress_bar``)."""
+
+    def __init__(self, total: int, label: str) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=stderr
+        )
+        self.task = self.bar.add_task(label, total=total)
+        self.bar.start()
+
+    def advance(self) -> None:
+        self.bar.advance(self.task)
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def progress_bar(total: int, label: str) -> ProgressBar | None:
+    return ProgressBar(total, label) if stderr.is_terminal and total else None

@@ -1,0 +1,80 @@
+"""Options that several commands share: weights, device, precision, batch size, workers, verbosity.
+
+Each is defined once, with its help text and default, so that every command offers it the same way.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..constants import PRECISION_NAMES
+
+WeightsOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--weights",
+        "-w",
+        help="Weights file. Default: $RADN_WEIGHTS, else the one installed in the user data dir, "
+        "else the shipped weights.",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")]
+BatchOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--batch-size",
+        "-b",
+        min=1,
+        help="Patches per forward pass: bounds memory, does not change the score. "
+        "Default: 256 on the CPU, 2048 on CUDA.",
+        show_default=False,
+    ),
+]
+
+Precision = Enum("Precision", {name: name for name in PRECISION_NAMES}, type=str)
+Precision.__doc__ = "--precision values; a choice, so that a typo is a usage error (exit 2) listing them."
+
+PrecisionOpt = Annotated[
+    Precision,
+    typer.Option(
+        "--precision",
+        "-p",
+        help="fp32; bf16 (fast on GPUs and on CPUs with AVX-512 or AMX); fp16 (GPU only).",
+        case_sensitive=False,
+    ),
+]
+TrainPrecisionOpt = Annotated[
+    Optional[Precision],
+    typer.Option(
+        "--precision",
+        "-p",
+        help="fp32 or bf16 (fp16 is not offered for training). Default: fp32, or the --config file's.",
+        case_sensitive=False,
+        show_default=False,
+    ),
+]
+WorkersOpt = Annotated[
+    int,
+    typer.Option(
+        "--workers", min=0, help="Threads decoding images ahead (0: 2 on the CPU, up to 8 on CUDA)."
+    ),
+]
+PairsPerStepOpt = Annotated[
+    int,
+    typer.Option(
+        "--pairs-per-step",
+        min=0,
+        help="Pairs scored together (0: 1 on the CPU, on CUDA enough to fill --batch-size, up to 64).",
+    ),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks and details.")]
+
+
+def precision_name(precision: Precision | str | None) -> str | None:
+    return precision.value if isinstance(precision, Enum) else precision

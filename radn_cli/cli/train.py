@@ -1,0 +1,198 @@
+"""`radn train`: make weights from clean photos (synthetic KADID-10k distortions, human targets)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+from ..train.config import TrainConfig
+from .console import load_torch, note, warn
+from .options import DeviceOpt, TrainPrecisionOpt, VerboseOpt, precision_name
+
+D = TrainConfig  # defaults shown in the help come from the settings' own definition
+
+
+def train(
+    *,
+    photos: Annotated[
+        Optional[Path], typer.Option("--photos", help="Folder of clean photos (searched recursively).")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Run folder (checkpoint, log, exported weights).")
+    ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", help="Settings file (.json or .toml, the settings' names); flags win."),
+    ] = None,
+    arch: Annotated[
+        Optional[str], typer.Option("--arch", help=f"radn or wresnet. Default: {D.arch}.")
+    ] = None,
+    no_deformable: Annotated[
+        bool, typer.Option("--no-deformable", help="Ablation: no deformable step.")
+    ] = False,
+    no_attention: Annotated[
+        bool, typer.Option("--no-attention", help="Ablation: no patch attention.")
+    ] = False,
+    pretrain_steps: Annotated[
+        Optional[int],
+        typer.Option(
+            "--pretrain-steps", min=0, help=f"Contrastive pretraining steps. Default: {D.pretrain_steps}."
+        ),
+    ] = None,
+    steps: Annotated[
+        Optional[int], typer.Option("--steps", min=0, help=f"Regression steps. Default: {D.steps}.")
+    ] = None,
+    photos_per_batch: Annotated[
+        Optional[int],
+        typer.Option("--photos-per-batch", min=1, help=f"Photos per batch. Default: {D.photos_per_batch}."),
+    ] = None,
+    per_photo: Annotated[
+        Optional[int],
+        typer.Option("--per-photo", min=1, help=f"Distorted versions per photo. Default: {D.per_photo}."),
+    ] = None,
+    patches: Annotated[
+        Optional[int],
+        typer.Option("--patches", min=1, help=f"32x32 patches per image. Default: {D.patches}."),
+    ] = None,
+    lr: Annotated[
+        Optional[float],
+        typer.Option(
+            "--lr", min=0.0, help=f"Adam learning rate (cosine decay to a tenth). Default: {D.lr:g}."
+        ),
+    ] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help=f"Random seed. Default: {D.seed}.")] = None,
+    max_minutes: Annotated[
+        Optional[float],
+        typer.Option(
+            "--max-minutes", min=0.0, help="Stop and export after this wall time. Default: no limit."
+        ),
+    ] = None,
+    init: Annotated[
+        Optional[Path],
+        typer.Option("--init", help="Weights to fine-tune from. Default: a fresh initialisation."),
+    ] = None,
+    db: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--db",
+            help="Human-rated database (any `radn eval` layout) for the regression stage. "
+            "Default: synthetic targets.",
+        ),
+    ] = None,
+    name: Annotated[
+        Optional[str], typer.Option("--name", help=f"Name of the exported weights. Default: {D.name}.")
+    ] = None,
+    rank_weight: Annotated[
+        Optional[float],
+        typer.Option(
+            "--rank-weight",
+            min=0.0,
+            help=f"Weight of the cross-type preference loss beside the MSE (0: MSE only). "
+            f"Default: {D.rank_weight:g}.",
+        ),
+    ] = None,
+    ema: Annotated[
+        Optional[float],
+        typer.Option(
+            "--ema",
+            min=0.0,
+            max=0.9999,
+            help="Decay of the moving average that is validated and exported (0: off). Default: 0.",
+        ),
+    ] = None,
+    clean: Annotated[
+        Optional[float],
+        typer.Option(
+            "--clean",
+            min=0.0,
+            max=1.0,
+            help="Chance that a version is a clean copy of the photo, 0-2 px shifted. Default: 0.",
+        ),
+    ] = None,
+    shift: Annotated[
+        Optional[float],
+        typer.Option(
+            "--shift", min=0.0, max=1.0, help="Chance that a distorted version is shifted 0-2 px. Default: 0."
+        ),
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    device: DeviceOpt = "auto",
+    precision: TrainPrecisionOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Train weights on synthetic KADID-10k distortions of clean photos (contrastive, then regression).
+
+    Writes OUT/best.safetensors (best on held-out photos), OUT/last.safetensors, OUT/last.ckpt, OUT/log.jsonl.
+    """
+    load_torch()
+    from ..train.loop import train as run_training
+
+    flags = {
+        "photos": None if photos is None else str(photos),
+        "out": None if out is None else str(out),
+        "arch": arch,
+        "pretrain_steps": pretrain_steps,
+        "steps": steps,
+        "photos_per_batch": photos_per_batch,
+        "per_photo": per_photo,
+        "patches": patches,
+        "lr": lr,
+        "seed": seed,
+        "max_minutes": max_minutes,
+        "init": None if init is None else str(init),
+        "db": None if db is None else str(db),
+        "name": name,
+        "rank_weight": rank_weight,
+        "ema": ema,
+        "clean": clean,
+        "shift": shift,
+        "precision": precision_name(precision),
+        "device": device,
+        "deformable": False if no_deformable else None,
+        "attention": False if no_attention else None,
+    }
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if config is not None:
+        settings = TrainConfig.from_file(config, **flags)
+    else:
+        if "photos" not in flags or "out" not in flags:
+            raise UsageError("give --photos and --out (or a --config file)")
+        settings = TrainConfig(**flags)
+    from ..devices import keep_freed_memory, precision_warning, resolve_device
+
+    warn(precision_warning(settings.precision, resolve_device(settings.device)))
+    keep_freed_memory()
+    best = run_training(settings, resume=resume, on_event=_show_training_event)
+    sys.stdout.write(f"{best}\n")
+
+
+def _show_training_event(event: dict) -> None:
+    kind = event["event"]
+    if kind == "step":
+        if event["step"] % 10 and "val_srocc" not in event and event["step"] != event["total"]:
+            return
+        line = (
+            f"step {event['step']}/{event['total']} {event['stage']} loss {event['loss']:.4f} "
+            f"lr {event['lr']:.2e} {event['images_per_s']:.1f} img/s"
+        )
+        if "val_srocc" in event:
+            line += f" | held-out SROCC {event['val_srocc']:.4f} RMSE {event['val_rmse']:.4f}"
+        note(line)
+    elif kind == "data":
+        note(
+            f"radn: {event['train_photos']} training photos, {event['val_photos']} held out "
+            f"({event['val_pairs']} validation pairs)"
+        )
+    elif kind == "note":
+        note(f"radn: {event['message']}")
+    elif kind == "done":
+        note(
+            f"radn: done at step {event['step']}; best held-out SROCC {event['best_val_srocc']:.4f} "
+            f"at step {event['best_step']} ({event['seconds'] / 60:.1f} min)"
+        )
+    else:
+        note(f"radn: {kind} at step {event.get('step')}")

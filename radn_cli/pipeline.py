@@ -1,0 +1,218 @@
+"""The one scoring pipeline: pairs in, each pair with its decoded images and its score (or error) out.
+
+``score_pairs`` is what ``radn score``, ``radn batch`` (``run_batch``) and ``radn eval``
+(``evaluate``) run on. It owns, in one place:
+
+* decoding ahead in ``workers`` threads (PNG decoding, not the model, is what limits a GPU), with one
+  decode per run of pairs that share a reference;
+* one reference encoding per reference: consecutive pairs of the same reference reuse it, so give
+  pairs grouped by reference (every pairing mode does);
+* on a GPU, ``pairs_per_step`` pairs scored together (``Scorer.score_many``), a group that fails as a
+  whole (out of memory, say) retried pair by pair so that only a pair failing on its own gets an error;
+* bad input as a result, not an exception: an unreadable image, a size mismatch or a pair that cannot
+  be scored is yielded with its one-line ``error``, and the next pair goes on.
+
+Results come out in the order of the input. Ctrl-C (KeyboardInterrupt) propagates to the caller
+after the pairs in flight; the decoding threads are stopped and pending decodes dropped.
+
+Example (``scorer=None`` decodes and checks the pairs without scoring them):
+
+    >>> from radn_cli.pairing import Pair
+    >>> from radn_cli.pipeline import score_pairs
+    >>> [item.error is None for item in score_pairs(None, [Pair("examples/ref.png", "examples/dist.png")])]
+    [True]
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import RadnError, describe
+from .images import LoadedImage, check_pair, load_image
+from .pairing import Pair
+from .tiling import grid_shape
+
+if TYPE_CHECKING:
+    from .scoring import PairScore, ReferenceEncoding, Scorer
+
+MAX_GROUP = 64  # pairs held decoded at once by a group (a group also ends at batch_size patches)
+
+
+@dataclass
+class ScoredPair:
+    """One pair as it came through the pipeline: its images when they decoded and fit together, its
+    score when it was scored, else the one-line ``error`` that says why not (with the images set, the
+    pair decoded but could not be scored)."""
+
+    pair: Pair
+    ref: LoadedImage | None = None
+    dist: LoadedImage | None = None
+    result: PairScore | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def default_workers(scorer: Scorer | None) -> int:
+    """Decoding threads: 2 beside CPU scoring (which needs the cores), up to 8 feeding a GPU."""
+    if scorer is not None and scorer.device.type == "cuda":
+        return min(8, os.cpu_count() or 1)
+    return 2
+
+
+def group_size(scorer: Scorer | None, requested: int = 0) -> int:
+    """How many pairs are scored together: ``requested``, or with 0 the device's default.
+
+    CUDA: as many as it takes to fill one forward pass (``batch_size`` patches) with small images, so
+    the GPU is not left waiting on one 288x288 pair at a time. CPU: one pair at a time; on 2 cores a
+    forward pass of 81 patches already keeps the cores busy (benchmarks/README.md), and a pair's
+    score is then bit-identical to a pair scored on its own.
+    """
+    if requested:
+        return requested
+    return MAX_GROUP if scorer is not None and scorer.device.type == "cuda" else 1
+
+
+def error_message(pair: Pair, exc: BaseException) -> str:
+    """A pair's error as one line naming the file: our errors say it already, others get the path."""
+    return str(exc) if isinstance(exc, RadnError) else f"{pair.dist}: {describe(exc)}"
+
+
+def _load(path: Path) -> LoadedImage | RadnError:
+    try:
+        return load_image(path)
+    except RadnError as exc:
+        return exc
+
+
+def _decoded(image: LoadedImage) -> Future:
+    future: Future = Future()
+    future.set_result(image)
+    return future
+
+
+def _prefetch(
+    pairs: Iterable[Pair], pool: ThreadPoolExecutor, ahead: int, known: Mapping[Path, LoadedImage]
+) -> Iterator[tuple[Pair, Future, Future]]:
+    """Each pair with futures of its decoded images, ``ahead`` pairs decoding in the background;
+    consecutive pairs of one reference share its decode."""
+    queue: deque[tuple[Pair, Future, Future]] = deque()
+    last_ref: tuple[Path, Future] | None = None
+    it = iter(pairs)
+
+    def submit(path: Path) -> Future:
+        return _decoded(known[path]) if path in known else pool.submit(_load, path)
+
+    def fill() -> None:
+        nonlocal last_ref
+        pair = next(it, None)
+        if pair is None:
+            return
+        if last_ref is None or last_ref[0] != pair.ref:
+            last_ref = (pair.ref, submit(pair.ref))
+        queue.append((pair, last_ref[1], submit(pair.dist)))
+
+    for _ in range(ahead):
+        fill()
+    while queue:
+        item = queue.popleft()
+        fill()
+        yield item
+
+
+class _Encodings:
+    """Scores groups of decoded pairs, keeping the last reference's encoding for the next group."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+        self.last: tuple[Path, ReferenceEncoding] | None = None
+
+    def _encodings(self, group: list[ScoredPair]) -> list[ReferenceEncoding]:
+        known = dict([self.last]) if self.last else {}
+        new = list(dict.fromkeys(item.pair.ref for item in group if item.pair.ref not in known))
+        images = {item.pair.ref: item.ref.tensor for item in group}
+        known.update(zip(new, self.scorer.encode_references([images[path] for path in new])))
+        self.last = (group[-1].pair.ref, known[group[-1].pair.ref])
+        return [known[item.pair.ref] for item in group]
+
+    def score(self, group: list[ScoredPair]) -> None:
+        """Fill in ``result`` or ``error`` of every pair of the group (retried one by one on failure)."""
+        try:
+            results = self.scorer.score_many(
+                list(zip(self._encodings(group), (item.dist.tensor for item in group)))
+            )
+        except (RadnError, RuntimeError, MemoryError) as exc:
+            self.last = None
+            if len(group) == 1:
+                group[0].error = error_message(group[0].pair, exc)
+                return
+            for item in group:
+                self.score([item])
+            return
+        for item, result in zip(group, results):
+            item.result = result
+
+
+def _patches(item: ScoredPair) -> int:
+    rows, cols = grid_shape(item.dist.height, item.dist.width)
+    return rows * cols
+
+
+def score_pairs(
+    scorer: Scorer | None,
+    pairs: Iterable[Pair],
+    *,
+    workers: int = 0,
+    pairs_per_step: int = 0,
+    known: Mapping[Path, LoadedImage] | None = None,
+) -> Iterator[ScoredPair]:
+    """Decode, check and score ``pairs``, yielding a ``ScoredPair`` for each, in input order.
+
+    ``workers`` decoding threads and ``pairs_per_step`` pairs scored together (0: the device's
+    defaults, ``default_workers`` and ``group_size``). ``scorer=None`` only decodes and checks the
+    pairs (for metrics that need the images, not RADN). ``known``: images already decoded, by path
+    (``radn score`` decodes its reference first, to report a bad one before the model loads).
+    """
+    workers = workers or default_workers(scorer)
+    limit = group_size(scorer, pairs_per_step)
+    batch_size = scorer.batch_size if scorer is not None else 0
+    encodings = _Encodings(scorer) if scorer is not None else None
+    group: list[ScoredPair] = []
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="radn-decode")
+    try:
+        for pair, ref_future, dist_future in _prefetch(pairs, pool, max(2 * workers, 2 * limit), known or {}):
+            item = ScoredPair(pair)
+            try:
+                ref, dist = ref_future.result(), dist_future.result()
+                for loaded in (ref, dist):
+                    if isinstance(loaded, RadnError):
+                        raise loaded
+                check_pair(ref, dist, ref_path=pair.ref, dist_path=pair.dist)
+                item.ref, item.dist = ref, dist
+            except (RadnError, RuntimeError, MemoryError) as exc:
+                item.error = error_message(pair, exc)
+            if encodings is None or item.error is not None:
+                if group:  # keep the input order: the pairs before this one come out first
+                    encodings.score(group)
+                    yield from group
+                    group = []
+                yield item
+                continue
+            group.append(item)
+            if len(group) >= limit or sum(_patches(g) for g in group) >= batch_size:
+                encodings.score(group)
+                yield from group
+                group = []
+        if group:
+            encodings.score(group)
+            yield from group
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
