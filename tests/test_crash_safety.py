@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,3 +96,16 @@ def test_batch_survives_kills(tmp_path, weights_file):
 @pytest.mark.slow
 def test_batch_survives_many_kills_on_thousands_of_pairs(tmp_path, weights_file):
     _check_against_uninterrupted(tmp_path, weights_file, n=2000, kills=12)
+
+
+def test_ctrl_c_at_random_moments_exits_130_and_keeps_every_reported_row(weights_file):
+    """A sample of benchmarks/ctrl_c_probe.py (which runs 200+): Ctrl-C between 0.05 and 5 s after
+    `radn batch` starts, fresh output each time."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        from ctrl_c_probe import probe
+    finally:
+        sys.path.pop(0)
+    results = probe(8, pairs=60, weights=weights_file, seed=1)
+    assert [r for r in results if r["problems"]] == []
+    assert {r["exit"] for r in results} <= {0, 130}
