@@ -135,6 +135,39 @@ def test_shifted_distorted_versions_keep_their_targets(photo_dir):
             assert float(shifted.mean[p, k]) == pytest.approx(KADID_DMOS[t][level - 1][0])
 
 
+def test_worker_batches_depend_on_seed_and_step_only(photo_dir):
+    from radn_cli.train.data import SyntheticStream, stream_loader
+
+    settings = dict(
+        crop=64, photos_per_batch=2, per_photo=3, patches=2, pretrain_steps=1, clean=0.2, shift=0.2
+    )
+    photos = find_photos(photo_dir)
+    inline = list(SyntheticStream(photos, seed=5, start=0, total=4, **settings))
+    two = list(
+        stream_loader(SyntheticStream(photos, seed=5, start=0, total=4, **settings), 2, torch.device("cpu"))
+    )
+    resumed = list(SyntheticStream(photos, seed=5, start=2, total=4, **settings))
+    assert len(inline) == len(two) == 4 and len(resumed) == 2
+    for a, b in zip(inline, two):
+        assert torch.equal(a.dist, b.dist) and torch.equal(a.mean, b.mean) and torch.equal(a.cells, b.cells)
+    for a, b in zip(inline[2:], resumed):
+        assert torch.equal(a.dist, b.dist)
+    assert not torch.equal(inline[0].dist, inline[1].dist)
+    types = {int(t) for t in inline[0].cells[0, :, 0]}  # step 0 is contrastive: one category
+    assert any(types <= set(c) for c in CATEGORIES.values())
+
+
+def test_training_with_data_workers_runs_and_resumes(photo_dir, tmp_path):
+    settings = dict(pretrain_steps=0, steps=3, data_workers=2)
+    train(_config(photo_dir, tmp_path / "a", **settings))
+    straight = load_weights(tmp_path / "a" / "last.safetensors").model.state_dict()
+    train(_config(photo_dir, tmp_path / "b", **settings), stop_at=2)
+    train(_config(photo_dir, tmp_path / "b", **{**settings, "data_workers": 1}), resume=True)  # 2 -> 1 worker
+    again = load_weights(tmp_path / "b" / "last.safetensors").model.state_dict()
+    for name, tensor in straight.items():
+        torch.testing.assert_close(again[name], tensor, rtol=0, atol=0)
+
+
 def test_cross_pairs_span_photos_and_skip_equal_cells():
     cells = torch.tensor([[[1, 1], [2, 3]], [[1, 1], [0, 0]]])  # photo 0: two cells, photo 1: one repeats
     i, j = cross_pairs(cells)

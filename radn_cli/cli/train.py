@@ -119,6 +119,15 @@ def train(
             "--shift", min=0.0, max=1.0, help="Chance that a distorted version is shifted 0-2 px. Default: 0."
         ),
     ] = None,
+    data_workers: Annotated[
+        Optional[int],
+        typer.Option(
+            "--data-workers",
+            min=0,
+            help="Processes making the synthetic batches ahead (a GPU needs many: one per CPU core). "
+            "Default: 0, in the training process.",
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     device: DeviceOpt = "auto",
     precision: TrainPrecisionOpt = None,
@@ -150,6 +159,7 @@ def train(
         "ema": ema,
         "clean": clean,
         "shift": shift,
+        "data_workers": data_workers,
         "precision": precision_name(precision),
         "device": device,
         "deformable": False if no_deformable else None,

@@ -50,6 +50,7 @@ class TrainConfig:
     ema: float = 0.0  # decay of the weights' moving average (validated and exported); 0: off
     clean: float = 0.0  # regression stage: probability that a version is a clean (shifted) copy
     shift: float = 0.0  # regression stage: probability that a distorted version is shifted 1-2 px
+    data_workers: int = 0  # processes making synthetic batches (data.SyntheticStream); 0: in-process
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.pretrain_steps < 0 or self.steps + self.pretrain_steps == 0:
@@ -63,6 +64,8 @@ class TrainConfig:
         for name in ("clean", "shift"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UsageError(f"--{name} must be a probability in [0, 1]")
+        if self.data_workers < 0:
+            raise UsageError("--data-workers must not be negative")
         if self.rank_weight < 0:
             raise UsageError("--rank-weight must not be negative")
 

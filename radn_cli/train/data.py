@@ -81,6 +81,27 @@ class Batch:
     sd: torch.Tensor  # (P, K)
     cells: torch.Tensor  # (P, K, 2) type id, level
 
+    def to(self, device: torch.device) -> Batch:
+        if self.ref.device == device:
+            return self
+        move = {"non_blocking": True}
+        return Batch(
+            self.ref.to(device, **move),
+            self.dist.to(device, **move),
+            self.mean.to(device, **move),
+            self.sd.to(device, **move),
+            self.cells,
+        )
+
+    def pin_memory(self) -> Batch:  # DataLoader(pin_memory=True) calls this on custom batch types
+        return Batch(
+            self.ref.pin_memory(),
+            self.dist.pin_memory(),
+            self.mean.pin_memory(),
+            self.sd.pin_memory(),
+            self.cells,
+        )
+
 
 def _augment(crop: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     if torch.rand((), generator=g) < 0.5:
@@ -158,6 +179,76 @@ def make_batch(
         sd=torch.tensor(sds, device=device),
         cells=torch.tensor(cells),
     )
+
+
+class SyntheticStream(torch.utils.data.IterableDataset):
+    """Training batches made in DataLoader worker processes (``radn train --data-workers N``).
+
+    The batch of step ``i`` comes from a generator seeded by (seed, i), whichever worker makes it:
+    worker w of W makes steps start + w, start + w + W, ..., which the DataLoader hands out in step
+    order. So the batches depend on the seed and the step only, not on the number of workers, and a
+    resumed run (``start`` = its step) sees the batches it would have seen. They differ from the
+    in-process stream (``--data-workers 0``), whose one generator is also checkpointed.
+    """
+
+    def __init__(
+        self,
+        photos: list[Path],
+        *,
+        crop: int,
+        photos_per_batch: int,
+        per_photo: int,
+        patches: int,
+        pretrain_steps: int,
+        clean: float,
+        shift: float,
+        seed: int,
+        start: int,
+        total: int,
+    ) -> None:
+        super().__init__()
+        self.photos = list(photos)
+        self.crop, self.patches = crop, patches
+        self.photos_per_batch, self.per_photo = photos_per_batch, per_photo
+        self.pretrain_steps, self.clean, self.shift = pretrain_steps, clean, shift
+        self.seed, self.start, self.total = seed, start, total
+
+    def batch(self, bank: PhotoBank, step: int) -> Batch:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        return make_batch(
+            bank,
+            g,
+            photos=self.photos_per_batch,
+            per_photo=self.per_photo,
+            patches=self.patches,
+            crop=self.crop,
+            contrastive=step < self.pretrain_steps,
+            device=torch.device("cpu"),
+            clean=self.clean,
+            shift=self.shift,
+        )
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
+        bank = PhotoBank(self.photos, self.crop)  # each worker decodes the photos it uses, once
+        for step in range(self.start + worker, self.total, workers):
+            yield self.batch(bank, step)
+
+
+def stream_loader(stream: SyntheticStream, workers: int, device: torch.device):
+    """An iterator over the stream's batches, made by ``workers`` processes ahead of the training."""
+    loader = torch.utils.data.DataLoader(
+        stream,
+        batch_size=None,
+        num_workers=workers,
+        prefetch_factor=4,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(stream.seed),  # not the global one: dropout draws from it
+        multiprocessing_context="fork" if "fork" in torch.multiprocessing.get_all_start_methods() else None,
+    )
+    return iter(loader)
 
 
 class RatedPairs:

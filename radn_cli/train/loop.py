@@ -35,11 +35,13 @@ from .config import TrainConfig
 from .data import (
     PhotoBank,
     RatedPairs,
+    SyntheticStream,
     ValidationSet,
     find_photos,
     make_batch,
     make_validation_set,
     split_photos,
+    stream_loader,
 )
 from .labels import SCORE_SCALE, preference_probability
 
@@ -251,6 +253,25 @@ def train(
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
     exported = average.model if average is not None else model  # what is validated and exported
+    stream = None
+    if config.data_workers and rated is None:
+        stream = stream_loader(
+            SyntheticStream(
+                train_photos,
+                crop=config.crop,
+                photos_per_batch=config.photos_per_batch,
+                per_photo=config.per_photo,
+                patches=config.patches,
+                pretrain_steps=config.pretrain_steps,
+                clean=config.clean,
+                shift=config.shift,
+                seed=config.seed,
+                start=state.step,
+                total=total,
+            ),
+            config.data_workers,
+            device,
+        )
     started = time.perf_counter() - state.seconds
     images = config.photos_per_batch * config.per_photo
     while state.step < total:
@@ -265,6 +286,8 @@ def train(
         tick = time.perf_counter()
         if rated is not None and not contrastive:
             batch = rated.batch(g, pairs=images, patches=config.patches, device=device)
+        elif stream is not None:
+            batch = next(stream).to(device)
         else:
             batch = make_batch(
                 bank,
@@ -343,8 +366,11 @@ def train(
 
 
 def _comparable(config: TrainConfig) -> dict:
-    """Settings that must not change when a run is resumed (time limit and init may)."""
-    return {k: v for k, v in asdict(config).items() if k not in ("max_minutes", "device", "out")}
+    """Settings that must not change when a run is resumed (time limit, device and the number of data
+    workers may: with workers the batches depend on the seed and the step only)."""
+    return {
+        k: v for k, v in asdict(config).items() if k not in ("max_minutes", "device", "out", "data_workers")
+    }
 
 
 def _save_checkpoint(

@@ -1,0 +1,102 @@
+"""Does a weights file score what people cannot see as undistorted? Checks on a rated database.
+
+    python scripts/check_invariance.py DATABASE [--weights W] [--precision bf16] [--json out.json]
+
+For every reference of a database that `radn eval` reads (the TID2013 dev set, say), scores against
+the reference:
+
+* ``identical``: the reference itself;
+* ``shift1`` / ``shift2``: the reference moved 1 / 2 px right and down (edges repeated), which people
+  do not notice (the paper's misalignment tolerance);
+* ``bright20``: 20% brighter (Pillow ``ImageEnhance.Brightness(1.2)``), ``saturated``: 50% more
+  colourful (``ImageEnhance.Color(1.5)``): visible changes that must not beat ``identical``;
+* the database's own distorted images of that reference.
+
+Reports, over all references: how many distorted images score above ``identical`` and above
+``shift1``, and how often ``bright20`` / ``saturated`` beat ``identical``. Goal (issue 10): none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageEnhance
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from radn_cli import load_image, load_scorer  # noqa: E402
+from radn_cli.evaluation.databases import load_database  # noqa: E402
+
+
+def _tensor(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+
+
+def _shifted(tensor: torch.Tensor, px: int) -> torch.Tensor:
+    padded = torch.nn.functional.pad(tensor[None], (px, 0, px, 0), mode="replicate")[0]
+    return padded[:, : tensor.shape[1], : tensor.shape[2]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("database", type=Path)
+    parser.add_argument("--weights", type=Path)
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    scorer = load_scorer(args.weights, device=args.device, precision=args.precision)
+    sign = 1.0 if scorer.info.higher_is_better else -1.0
+    db = load_database(args.database)
+    by_ref: dict[Path, list] = {}
+    for pair in db.pairs:
+        by_ref.setdefault(pair.ref, []).append(pair)
+    rows = []
+    for ref_path, pairs in sorted(by_ref.items()):
+        ref = load_image(ref_path).tensor
+        pil = Image.fromarray((ref.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+        encoded = scorer.encode_reference(ref)
+        probes = {
+            "identical": ref,
+            "shift1": _shifted(ref, 1),
+            "shift2": _shifted(ref, 2),
+            "bright20": _tensor(ImageEnhance.Brightness(pil).enhance(1.2)),
+            "saturated": _tensor(ImageEnhance.Color(pil).enhance(1.5)),
+        }
+        scores = {name: sign * scorer.score(encoded, t).score for name, t in probes.items()}
+        dist = [sign * scorer.score(encoded, load_image(p.dist).tensor).score for p in pairs]
+        rows.append(
+            {
+                "ref": ref_path.name,
+                **{k: round(v, 4) for k, v in scores.items()},
+                "distorted": len(dist),
+                "distorted_max": round(max(dist), 4),
+                "above_identical": sum(d > scores["identical"] for d in dist),
+                "above_shift1": sum(d > scores["shift1"] for d in dist),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    total = sum(r["distorted"] for r in rows)
+    summary = {
+        "weights": scorer.info.weights_id,
+        "precision": scorer.precision,
+        "references": len(rows),
+        "distorted": total,
+        "distorted_above_identical": sum(r["above_identical"] for r in rows),
+        "distorted_above_shift1": sum(r["above_shift1"] for r in rows),
+        "shift1_below_identical_by": round(max(r["identical"] - r["shift1"] for r in rows), 4),
+        "bright20_beats_identical": sum(r["bright20"] > r["identical"] for r in rows),
+        "saturated_beats_identical": sum(r["saturated"] > r["identical"] for r in rows),
+    }
+    print(json.dumps(summary, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "references": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
