@@ -98,16 +98,27 @@ def interrupt_once(pairs: Path, out: Path, weights: Path | None, delay: float) -
 
 
 def probe(
-    runs: int, *, pairs: int = 150, min_delay: float = 0.05, max_delay: float = 5.0, weights=None, seed=0
+    runs: int,
+    *,
+    pairs: int = 150,
+    min_delay: float = 0.05,
+    max_delay: float = 5.0,
+    weights=None,
+    seed=0,
+    on_result=None,
 ) -> list[dict]:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         listing = make_pairs(root, pairs)
-        return [
-            interrupt_once(listing, root / f"out{i}.csv", weights, rng.uniform(min_delay, max_delay))
-            for i in range(runs)
-        ]
+        results = []
+        for i in range(runs):
+            results.append(
+                interrupt_once(listing, root / f"out{i}.csv", weights, rng.uniform(min_delay, max_delay))
+            )
+            if on_result:
+                on_result(results[-1])
+        return results
 
 
 def main() -> None:
@@ -128,6 +139,9 @@ def main() -> None:
         max_delay=args.max_delay,
         weights=args.weights,
         seed=args.seed,
+        on_result=lambda r: print(
+            json.dumps({k: r[k] for k in ("delay", "exit", "rows", "problems")}), flush=True
+        ),
     )
     exits = collections.Counter(r["exit"] for r in results)
     failed = [r for r in results if r["problems"]]
