@@ -5,7 +5,11 @@ Each run scores a fresh output from the same pairs list and gets SIGINT after a 
 from [--min-delay, --max-delay] seconds (start-up, PyTorch import, model load, pairing and scoring
 are all inside that range with the defaults). A run passes when:
 
-* its exit code is 130 (interrupted) or 0 (it had finished);
+* its exit code is 130 (interrupted) or 0 (it had finished). One case is told apart, not counted as
+  a failure: a process that the signal ended before Python ran any of radn's code (during the
+  interpreter's own start-up, before it installs its Ctrl-C handler), which printed nothing and
+  wrote nothing; the operating system reports it as killed by SIGINT (returncode -2 here), which a
+  shell shows as exit status 130, and no Python program can catch it;
 * the CSV it leaves parses, every row is complete (all columns, a score or an error) and no pair is
   listed twice;
 * the count on its summary line ("N scored, ... (interrupted)") equals the rows in the file, when it
@@ -74,7 +78,8 @@ def interrupt_once(pairs: Path, out: Path, weights: Path | None, delay: float) -
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     problems = []
-    if proc.returncode not in (0, 130):
+    startup = proc.returncode == -signal.SIGINT and not stderr.strip() and not out.exists()
+    if proc.returncode not in (0, 130) and not startup:
         problems.append(f"exit {proc.returncode}")
     rows: list[dict] = []
     if out.is_file():
@@ -91,6 +96,7 @@ def interrupt_once(pairs: Path, out: Path, weights: Path | None, delay: float) -
     return {
         "delay": round(delay, 3),
         "exit": proc.returncode,
+        "startup": startup,
         "rows": len(rows),
         "problems": problems,
         "stderr": stderr.strip().splitlines()[-3:],
@@ -148,6 +154,7 @@ def main() -> None:
     print(f"{len(results)} interrupts in {time.perf_counter() - started:.0f} s; exit codes {dict(exits)}")
     rows = [r["rows"] for r in results]
     print(f"rows on disk per run: min {min(rows)}, max {max(rows)}")
+    print(f"{sum(r['startup'] for r in results)} ended by the signal in the interpreter's start-up")
     print(f"{len(failed)} with problems")
     for r in failed:
         print(json.dumps(r))

@@ -108,4 +108,4 @@ def test_ctrl_c_at_random_moments_exits_130_and_keeps_every_reported_row(weights
         sys.path.pop(0)
     results = probe(8, pairs=60, weights=weights_file, seed=1)
     assert [r for r in results if r["problems"]] == []
-    assert {r["exit"] for r in results} <= {0, 130}
+    assert {r["exit"] for r in results if not r["startup"]} <= {0, 130}
