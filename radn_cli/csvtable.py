@@ -16,7 +16,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PairingError
+from .errors import PairingError, first_line
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,7 @@ def read_table(
                 if names.count(column) > 1:
                     raise PairingError(f"line {line}: the header names the column {column!r} twice", path)
             if any(column not in names for column in required):
-                found = ",".join(row)
-                found = found if len(found) <= 80 else found[:77] + "..."
+                found = first_line(",".join(row), 80)
                 raise PairingError(
                     f"line {line}: expected a header naming the columns {wanted} (found: {found!r})", path
                 )

@@ -15,7 +15,7 @@ import sys
 
 import torch
 
-from .constants import PRECISION_NAMES, TRAINING_PRECISIONS
+from .constants import PRECISION_NAMES
 from .errors import DeviceError
 
 
@@ -93,13 +93,11 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def check_precision(precision: str, device: torch.device, *, training: bool = False) -> torch.dtype:
-    """The dtype of a precision name on this device, for scoring or (``training=True``) training;
-    DeviceError naming what to use instead when the combination is not available."""
+def check_precision(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype of a precision name on this device; DeviceError naming what to use instead when the
+    combination is not available. (Which precisions training offers: ``train.config``.)"""
     if precision not in PRECISIONS:
         raise DeviceError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    if training and precision not in TRAINING_PRECISIONS:
-        raise DeviceError(f"training runs in {' or '.join(TRAINING_PRECISIONS)}, not {precision}")
     if precision == "fp16" and device.type == "cpu":
         raise DeviceError("fp16 is for CUDA devices; use bf16 or fp32 on the CPU")
     return PRECISIONS[precision]

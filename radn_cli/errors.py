@@ -27,6 +27,12 @@ def first_line(message: object, limit: int | None = None) -> str:
     return line
 
 
+def reason(exc: BaseException, limit: int = 100) -> str:
+    """Why something failed, for inside an error message: the exception's first line (at most
+    ``limit`` characters), or its type name when it has no message."""
+    return first_line(exc, limit) or type(exc).__name__
+
+
 def describe(exc: BaseException) -> str:
     """An unexpected exception as "Type: first line" (or just "Type")."""
     line = first_line(exc)

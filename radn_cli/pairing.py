@@ -262,8 +262,14 @@ def pair_folders(ref_dir: Path, dist_dir: Path, *, mode: str = "auto") -> Pairin
 
 
 def _normalised(base: Path, value: str) -> Path:
-    """``base / value`` (an absolute value replaces base) without ``.`` and ``..`` parts."""
-    return Path(os.path.normpath(base / value))
+    """``base / value`` (an absolute value replaces base) without ``.`` parts, and without ``..``
+    parts where taking them out still names the same file (not when a folder before them is a
+    symbolic link, where ``a/link/..`` is not ``a``)."""
+    path = base / value  # pathlib drops "." parts and repeated separators
+    if ".." not in path.parts:
+        return path
+    lexical = Path(os.path.normpath(path))
+    return lexical if os.path.realpath(lexical) == os.path.realpath(path) else path
 
 
 def read_pairs_csv(path: Path) -> Pairing:

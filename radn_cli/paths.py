@@ -10,11 +10,8 @@ import os
 import stat
 from typing import BinaryIO
 
-from .errors import ImageError, first_line
-
-
-def _reason(exc: BaseException) -> str:
-    return first_line(exc, 100) or type(exc).__name__
+from .errors import ImageError
+from .errors import reason as _reason
 
 
 def check_input(path: str | os.PathLike[str]) -> os.stat_result:

@@ -55,6 +55,10 @@ class ScoredPair:
     dist: LoadedImage | None = None
     result: PairScore | None = None
     error: str | None = None
+    exception: BaseException | None = None  # what ``error`` describes (for a traceback with --verbose)
+
+    def fail(self, exc: BaseException) -> None:
+        self.error, self.exception = error_message(self.pair, exc), exc
 
     @property
     def ok(self) -> bool:
@@ -82,8 +86,14 @@ def group_size(scorer: Scorer | None, requested: int = 0) -> int:
 
 
 def error_message(pair: Pair, exc: BaseException) -> str:
-    """A pair's error as one line naming the file: our errors say it already, others get the path."""
-    return str(exc) if isinstance(exc, RadnError) else f"{pair.dist}: {describe(exc)}"
+    """A pair's error as one line naming the file: our errors say it already, others get the path;
+    running out of memory says what to do about it."""
+    if isinstance(exc, RadnError):
+        return str(exc)
+    message = f"{pair.dist}: {describe(exc)}"
+    if isinstance(exc, MemoryError) or "out of memory" in message.lower():
+        message += " (out of memory: try a smaller --batch-size)"
+    return message
 
 
 def _load(path: Path) -> LoadedImage | RadnError:
@@ -143,8 +153,9 @@ class _Encodings:
         self.last = (group[-1].pair.ref, known[group[-1].pair.ref])
         return [known[item.pair.ref] for item in group]
 
-    def score(self, group: list[ScoredPair]) -> None:
-        """Fill in ``result`` or ``error`` of every pair of the group (retried one by one on failure)."""
+    def score(self, group: list[ScoredPair]) -> Iterator[ScoredPair]:
+        """Score the group and yield its pairs, each with ``result`` or ``error`` filled in. A group
+        that fails as a whole is retried pair by pair, each yielded as soon as it is done."""
         try:
             results = self.scorer.score_many(
                 list(zip(self._encodings(group), (item.dist.tensor for item in group)))
@@ -152,13 +163,15 @@ class _Encodings:
         except (RadnError, RuntimeError, MemoryError) as exc:
             self.last = None
             if len(group) == 1:
-                group[0].error = error_message(group[0].pair, exc)
+                group[0].fail(exc)
+                yield group[0]
                 return
             for item in group:
-                self.score([item])
+                yield from self.score([item])
             return
         for item, result in zip(group, results):
             item.result = result
+            yield item
 
 
 def _patches(item: ScoredPair) -> int:
@@ -198,21 +211,18 @@ def score_pairs(
                 check_pair(ref, dist, ref_path=pair.ref, dist_path=pair.dist)
                 item.ref, item.dist = ref, dist
             except (RadnError, RuntimeError, MemoryError) as exc:
-                item.error = error_message(pair, exc)
+                item.fail(exc)
             if encodings is None or item.error is not None:
                 if group:  # keep the input order: the pairs before this one come out first
-                    encodings.score(group)
-                    yield from group
+                    yield from encodings.score(group)
                     group = []
                 yield item
                 continue
             group.append(item)
             if len(group) >= limit or sum(_patches(g) for g in group) >= batch_size:
-                encodings.score(group)
-                yield from group
+                yield from encodings.score(group)
                 group = []
         if group:
-            encodings.score(group)
-            yield from group
+            yield from encodings.score(group)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

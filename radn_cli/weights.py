@@ -138,12 +138,8 @@ _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 def info_document(info: WeightsInfo, *, found_by: str) -> dict:
     """A weights file's metadata as one JSON-ready document (`radn weights info`): safetensors keeps
     every value as text, so JSON documents come back as objects and numbers as numbers."""
-    document: dict = {
-        "weights": info.weights_id,
-        "path": str(info.path),
-        "found_by": found_by,
-        "checksum": "ok",
-    }
+    document: dict = {"weights": info.weights_id, "path": str(info.path), "found_by": found_by}
+    document["checksum"] = "ok"
     for key, value in info.metadata.items():
         if key in _JSON_FIELDS:
             try:
@@ -155,6 +151,7 @@ def info_document(info: WeightsInfo, *, found_by: str) -> dict:
             document[key] = float(value) if any(c in value for c in ".eE") else int(value)
         else:
             document[key] = value
+    document.setdefault("metrics", {})
     return document
 
 

@@ -749,7 +749,7 @@ def test_weights_list_and_info(weights_file, weights_id):
 
 def test_weights_info_on_a_missing_or_corrupt_file(weights_file, tmp_path):
     missing = tmp_path / "missing.safetensors"
-    line = assert_one_error(run("weights", "info", missing), str(missing), "not found")
+    line = assert_one_error(run("weights", "info", missing), str(missing), "no such file")
     assert "--weights" not in line
     data = bytearray(weights_file.read_bytes())
     data[-10] ^= 0xFF
@@ -935,3 +935,40 @@ def test_ctrl_c_while_pytorch_loads_is_held_then_raised_in_our_code():
     assert _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler  # restored
     with _ctrl_c_deferred():  # no Ctrl-C: nothing raised
         pass
+
+
+def test_verbose_shows_the_traceback_of_a_distorted_image_that_fails(pair, weights_file, tmp_path):
+    result = run("score", pair[0], tmp_path / "missing.png", "--weights", weights_file, "-v")
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr and "NoneType: None" not in result.stderr
+    assert result.stderr.splitlines()[-1] == f"radn: error: {tmp_path / 'missing.png'}: no such file"
+
+
+def test_weights_commands_check_their_files_before_loading_pytorch(tmp_path):
+    """A missing file is reported by the light path checks (tests run in-process, so timing is for
+    the subprocess test below; here: the message and the exit code)."""
+    for args in (
+        ("weights", "info"),
+        ("weights", "install"),
+        ("weights", "convert", "-o", tmp_path / "o.st"),
+    ):
+        missing = tmp_path / "nothing.safetensors"
+        result = run(*args[:2], missing, *args[2:])
+        assert_one_error(result, str(missing), "no such file")
+
+
+def test_usage_and_missing_file_errors_come_before_pytorch_loads(tmp_path):
+    code = (
+        "import sys\n"
+        "from radn_cli.cli import main\n"
+        "sys.argv = ['radn'] + sys.argv[1:]\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    print('torch' in sys.modules, file=sys.stderr)\n"
+    )
+    for args in (["batch"], ["score", str(tmp_path / "a.png"), "b.png"], ["train", "--steps", "0"]):
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode in (1, 2), done.stderr
+        lines = done.stderr.splitlines()
+        assert lines[0].startswith("radn: error: ") and lines[-1] == "False", lines

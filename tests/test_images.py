@@ -867,3 +867,29 @@ def test_damaged_files_load_or_raise_image_error(tmp_path: Path, data: bytes) ->
     else:
         assert loaded.tensor.shape == (3, loaded.height, loaded.width)
         assert loaded.tensor.dtype == torch.float32 and loaded.tensor.is_contiguous()
+
+
+def test_decoder_warnings_go_to_the_thread_that_raised_them() -> None:
+    """Images decode in several threads at once: each decode's notes hold its own warnings only."""
+    import threading
+    import warnings
+
+    from radn_cli.images.files import _collect_warnings
+
+    barrier = threading.Barrier(2)
+    collected: dict[str, list[str]] = {}
+
+    def decode(name: str) -> None:
+        with _collect_warnings() as messages:
+            barrier.wait()
+            for _ in range(2):  # the same warning twice: both are kept
+                warnings.warn_explicit(f"from {name}", UserWarning, "decoder.py", 7, module="PIL.Fake")
+            barrier.wait()
+        collected[name] = list(messages)
+
+    threads = [threading.Thread(target=decode, args=(name,)) for name in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert collected == {"a": ["from a", "from a"], "b": ["from b", "from b"]}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -98,5 +99,6 @@ def run() -> None:
 def _exit(code: int) -> None:
     """Exit with ``code``: the outcome is decided, so a Ctrl-C while the interpreter shuts down
     (joining decoding threads, flushing) can no longer turn it into a traceback or another code."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code)

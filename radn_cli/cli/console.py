@@ -56,8 +56,12 @@ def warn(message: str | None) -> None:
         )
 
 
-def error(message: str, verbose: bool = False) -> None:
-    if verbose:
+def error(message: str, verbose: bool = False, exception: BaseException | None = None) -> None:
+    """``radn: error: message`` on one line; with ``verbose`` the traceback first (of ``exception``,
+    else of the exception being handled)."""
+    if verbose and exception is not None:
+        traceback.print_exception(exception, file=sys.stderr)
+    elif verbose:
         traceback.print_exc(file=sys.stderr)
     say(f"radn: error: {one_line(message)}", prefix_style="bold red", prefix_len=len("radn: error:"))
 

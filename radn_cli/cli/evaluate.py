@@ -12,7 +12,7 @@ import typer
 from ..constants import EVAL_METRICS
 from ..errors import ExitCode, UsageError
 from ..evaluation.databases import LAYOUT_STRUCTURES, LAYOUTS
-from .console import error, load_torch, note, progress_bar
+from .console import ctrl_c_deferred, error, load_torch, note, progress_bar
 from .inputs import check_outputs, make_scorer
 from .options import (
     BatchOpt,
@@ -32,7 +32,8 @@ def eval_command(
     database: Annotated[
         Path,
         typer.Argument(
-            help="Folder of a human-rated database in one of the layouts below, or a ref,dist,mos CSV file.",
+            help="Folder of a human-rated database in one of the layouts described above, or a "
+            "ref,dist,mos CSV file.",
             show_default=False,
         ),
     ],
@@ -75,11 +76,12 @@ def eval_command(
     check_outputs(plot, scores)
     from ..evaluation.databases import load_database
 
-    db = load_database(
-        database,
-        None if layout == "auto" else layout,
-        **({"higher_is_better": False} if lower_is_better else {}),
-    )
+    with ctrl_c_deferred():  # the LIVE layout reads .mat files with scipy (compiled modules)
+        db = load_database(
+            database,
+            None if layout == "auto" else layout,
+            **({"higher_is_better": False} if lower_is_better else {}),
+        )
     scorer = make_scorer(weights, device, precision, batch_size) if "radn" in metrics else None
     load_torch()
     from ..evaluation.outputs import evaluation_document, write_plots, write_scores_csv

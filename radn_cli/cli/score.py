@@ -18,7 +18,10 @@ from .options import BatchOpt, DeviceOpt, Precision, PrecisionOpt, VerboseOpt, W
 
 def score(
     ref: Annotated[Path, typer.Argument(help="Reference (pristine) image.", show_default=False)],
-    dist: Annotated[list[Path], typer.Argument(help="One or more distorted images.", show_default=False)],
+    dist: Annotated[
+        list[Path],
+        typer.Argument(help="One or more distorted images.", show_default=False, metavar="DIST"),
+    ],
     *,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print one JSON document with per-patch values.")
@@ -69,7 +72,7 @@ def score(
         for item in scored:
             path = item.pair.dist
             if item.error:
-                error(item.error, verbose)
+                error(item.error, verbose, item.exception)
                 records.append(error_record(path, item.error))
                 continue
             print_notes(item.dist)

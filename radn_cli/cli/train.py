@@ -137,8 +137,6 @@ def train(
 
     Writes OUT/best.safetensors (best on held-out photos), OUT/last.safetensors, OUT/last.ckpt, OUT/log.jsonl.
     """
-    load_torch()
-    from ..train.loop import train as run_training
 
     flags = {
         "photos": None if photos is None else str(photos),
@@ -172,7 +170,9 @@ def train(
         if "photos" not in flags or "out" not in flags:
             raise UsageError("give --photos and --out (or a --config file)")
         settings = TrainConfig(**flags)
+    load_torch()  # the settings are checked: now PyTorch
     from ..devices import keep_freed_memory, precision_warning, resolve_device
+    from ..train.loop import train as run_training
 
     warn(precision_warning(settings.precision, resolve_device(settings.device)))
     keep_freed_memory()

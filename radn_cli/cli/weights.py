@@ -11,6 +11,7 @@ import typer
 
 from ..errors import RadnError
 from .console import error, load_torch
+from .inputs import check_inputs, check_outputs
 from .options import VerboseOpt
 
 
@@ -39,6 +40,8 @@ def weights_info(
 ) -> None:
     """Metadata of a weights file as JSON: model, training data and recipe, score scale and direction,
     metrics. The checksum is verified."""
+    if path is not None:
+        check_inputs(path)
     load_torch()
     from ..weights import info_document, load_weights, resolve_weights
 
@@ -69,6 +72,8 @@ def weights_convert(
 
     Loads with torch.load(weights_only=True): no arbitrary code from the file is run.
     """
+    check_inputs(checkpoint)
+    check_outputs(output)
     load_torch()
     from ..weights import convert_checkpoint
 
@@ -83,6 +88,7 @@ def weights_install(
     verbose: VerboseOpt = False,
 ) -> None:
     """Verify a weights file and copy it to the user data dir, where it becomes the default."""
+    check_inputs(path)
     load_torch()
     from ..weights import install_weights
 

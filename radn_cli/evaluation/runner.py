@@ -81,15 +81,12 @@ def evaluate(
     )
     with closing(scored):
         for done, (index, item) in enumerate(zip(order, scored), 1):  # results come in input order
-            if item.ref is None:  # unreadable, or the two images do not fit together
-                result.errors.append((pairs[index], item.error))
+            if item.error:  # unreadable, the images do not fit together, or RADN could not score it
+                result.errors.append((pairs[index], item.error))  # every metric leaves it out
                 if on_error:
                     on_error(item.error)
             else:
                 for metric in metrics:
-                    if metric == "radn" and item.result is None:  # decoded, but RADN could not score it
-                        _skip(result, metric, item.error)
-                        continue
                     try:
                         if metric == "radn":
                             value = item.result.score

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, BinaryIO
 from PIL import Image, UnidentifiedImageError
 
 from ..constants import IMAGE_SUFFIXES
-from ..errors import ImageError, UsageError, first_line
+from ..errors import ImageError, UsageError
+from ..errors import reason as _reason
 from ..paths import open_input
 
 if TYPE_CHECKING:
@@ -38,11 +39,6 @@ _MAGIC = (
     (b"GIF87a", "GIF"),
     (b"GIF89a", "GIF"),
 )
-
-
-def _reason(exc: BaseException) -> str:
-    """An exception's first line (at most 100 characters) for an error message, or its type name."""
-    return first_line(exc, 100) or type(exc).__name__
 
 
 def _pixel_limit(max_pixels: int | None) -> tuple[int, bool]:
@@ -102,14 +98,49 @@ def _pillow_limit_off() -> Iterator[None]:
                 Image.MAX_IMAGE_PIXELS = _limit_saved
 
 
+_collecting = threading.local()  # .messages: the list of the decode running in this thread
+_hook_lock = threading.Lock()
+_PIL_MODULES = r"PIL(\..*)?$"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    messages = getattr(_collecting, "messages", None)
+    if messages is None:  # not inside a decode of ours (another thread, or the host program)
+        _previous_showwarning(message, category, filename, lineno, file, line)
+    else:
+        messages.append(str(message))
+
+
+def _install_hook() -> None:
+    """Route warnings to the decode of the thread that raised them: decodes run in several threads
+    at once, and ``warnings.catch_warnings`` changes process-wide state. Checked at every decode,
+    since a host program (or pytest) may have put its own ``showwarning`` or filters in place since.
+    Pillow's warnings are shown every time (not once per code location), so each image gets its own."""
+    global _previous_showwarning
+    with _hook_lock:
+        if warnings.showwarning is not _show_warning:
+            _previous_showwarning = warnings.showwarning
+            warnings.showwarning = _show_warning
+        if not any(
+            f[0] == "always" and f[3] is not None and f[3].pattern == _PIL_MODULES for f in warnings.filters
+        ):
+            warnings.filterwarnings("always", module=_PIL_MODULES)
+
+
+_previous_showwarning = warnings.showwarning
+
+
 @contextmanager
 def _collect_warnings() -> Iterator[list[str]]:
-    """Collect the decoders' warnings as messages instead of letting them reach the console."""
-    messages: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    """Collect the decoders' warnings raised in this thread as messages instead of letting them reach
+    the console."""
+    _install_hook()
+    saved = getattr(_collecting, "messages", None)
+    _collecting.messages = messages = []
+    try:
         yield messages
-    messages.extend(str(w.message) for w in caught)
+    finally:
+        _collecting.messages = saved
 
 
 def _sniff(fp: BinaryIO) -> str | None:

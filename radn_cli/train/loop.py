@@ -190,7 +190,7 @@ def train(
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
-    dtype = check_precision(config.precision, device, training=True)
+    dtype = check_precision(config.precision, device)
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
     torch.manual_seed(config.seed)
 
