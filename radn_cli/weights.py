@@ -286,6 +286,38 @@ def save_weights(
     return read_info(path)
 
 
+# metadata keys that save_weights writes from its arguments (the rest travels as ``extra``)
+_WRITTEN = {"format", "format_version", "name", "architecture", "config", "dtype", "created", "sha256"}
+_GIVEN = {"training_data", "score_scale", "score_direction", "metrics"}
+
+
+def save_with_metadata(
+    state: dict[str, torch.Tensor],
+    path: str | Path,
+    metadata: dict[str, str],
+    *,
+    dtype: torch.dtype,
+    metrics: dict | None = None,
+    extra: dict[str, str] | None = None,
+) -> WeightsInfo:
+    """Write ``state`` as a radn weights file that keeps another file's ``metadata`` (name, scale,
+    recipe and the rest); identity fields (sha256, dtype, created) are made anew, ``metrics`` (when
+    given) replaces the old ones and ``extra`` adds or replaces keys."""
+    kept = {k: v for k, v in metadata.items() if k not in _WRITTEN | _GIVEN}
+    return save_weights(
+        state,
+        path,
+        config=RADNConfig.from_json(metadata["config"]),
+        name=metadata["name"],
+        dtype=dtype,
+        training_data=metadata.get("training_data", "unknown"),
+        score_scale=metadata.get("score_scale", "unknown"),
+        score_direction=metadata.get("score_direction", "higher_is_better"),
+        metrics=json.loads(metadata.get("metrics", "{}")) if metrics is None else metrics,
+        extra={**kept, **(extra or {})},
+    )
+
+
 # ---- conversion of the authors' checkpoints -------------------------------------------------------
 
 

@@ -12,7 +12,6 @@ info`` then verifies. Shards are named ``<stem>.shard-<i>-of-<n>.safetensors``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,11 +21,7 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from radn_cli.model import RADNConfig  # noqa: E402
-from radn_cli.weights import load_weights, read_info, save_weights  # noqa: E402
-
-_REBUILT = {"sha256", "dtype", "format", "format_version", "created", "name", "architecture", "config"}
-_ARGUMENTS = {"training_data", "score_scale", "score_direction", "metrics"}
+from radn_cli.weights import load_weights, read_info, save_with_metadata  # noqa: E402
 
 
 def split(weights: Path, out_dir: Path, max_mib: float) -> list[Path]:
@@ -62,25 +57,14 @@ def merge(shards: list[Path], output: Path) -> Path:
         with safe_open(str(path), framework="pt") as handle:
             meta = handle.metadata() or {}
             seen.add(meta.get("shard"))
-            metadata = metadata or meta
+            metadata = metadata or dict(meta)
             for name in handle.keys():
                 tensors[name] = handle.get_tensor(name)
     total = int(next(iter(seen)).split("/")[1]) if seen and None not in seen else len(shards)
     if len(seen) != total:
         raise SystemExit(f"expected {total} shards, got {len(seen)}: {sorted(seen)}")
-    extra = {k: v for k, v in metadata.items() if k not in _REBUILT | _ARGUMENTS | {"shard"}}
-    save_weights(
-        tensors,
-        output,
-        config=RADNConfig(**json.loads(metadata["config"])),
-        name=metadata["name"],
-        dtype=torch.float16,
-        training_data=metadata.get("training_data", "unknown"),
-        score_scale=metadata.get("score_scale", "unknown"),
-        score_direction=metadata.get("score_direction", "higher_is_better"),
-        metrics=json.loads(metadata.get("metrics", "{}")),
-        extra=extra,
-    )
+    metadata.pop("shard", None)
+    save_with_metadata(tensors, output, metadata, dtype=torch.float16)
     load_weights(output)  # the tensors fit the model and the checksum holds
     return output
 

@@ -25,11 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from radn_cli.weights import load_weights, save_weights  # noqa: E402
+from radn_cli.weights import load_weights, save_with_metadata  # noqa: E402
 
 _KEPT = ("srocc", "krcc", "plcc", "plcc_logistic", "rmse_logistic")
-_REBUILT = {"sha256", "dtype", "format", "format_version", "created", "name", "architecture", "config"}
-_ARGUMENTS = {"training_data", "score_scale", "score_direction", "metrics"}
 
 
 def main() -> None:
@@ -54,21 +52,9 @@ def main() -> None:
             name: {t: round(v["srocc"], 4) for t, v in values["per_type"].items()}
             for name, values in report["metrics"].items()
         }
-    extra = {k: v for k, v in meta.items() if k not in _REBUILT | _ARGUMENTS}
-    extra["source"] = args.source
-    if args.init:
-        extra["init"] = args.init
-    info = save_weights(
-        {k: v for k, v in loaded.model.state_dict().items()},
-        args.output,
-        config=loaded.model.config,
-        name=meta["name"],
-        dtype=torch.float16,
-        training_data=meta.get("training_data", "unknown"),
-        score_scale=meta.get("score_scale", "unknown"),
-        score_direction=meta.get("score_direction", "higher_is_better"),
-        metrics=metrics,
-        extra=extra,
+    extra = {"source": args.source, **({"init": args.init} if args.init else {})}
+    info = save_with_metadata(
+        loaded.model.state_dict(), args.output, meta, dtype=torch.float16, metrics=metrics, extra=extra
     )
     print(f"{info.weights_id}\t{args.output}")
 
