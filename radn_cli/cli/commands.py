@@ -17,7 +17,7 @@ import typer
 from .. import __version__
 from ..errors import ExitCode
 from . import batch, evaluate, score, train, weights
-from .console import handle_errors, one_line, say
+from .console import handle_errors, usage_error
 
 app = typer.Typer(
     name="radn",
@@ -83,11 +83,9 @@ def run() -> None:
         except ClickUsageError as exc:
             if not exc.format_message().strip():  # a group called without a command: its help was shown
                 _exit(exc.exit_code)
-            command = exc.ctx.command_path if exc.ctx is not None else _command_in(sys.argv[1:])
-            say(
-                f"radn: error: {one_line(exc.format_message())} (try '{command} --help')",
-                prefix_style="bold red",
-                prefix_len=len("radn: error:"),
+            usage_error(
+                exc.format_message(),
+                exc.ctx.command_path if exc.ctx is not None else _command_in(sys.argv[1:]),
             )
             code = int(ExitCode.USAGE)
         _exit(code if isinstance(code, int) else 0)
