@@ -60,10 +60,6 @@ class ScoredPair:
     def fail(self, exc: BaseException) -> None:
         self.error, self.exception = error_message(self.pair, exc), exc
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
 
 def default_workers(scorer: Scorer | None) -> int:
     """Decoding threads: 2 beside CPU scoring (which needs the cores), up to 8 feeding a GPU."""
