@@ -58,22 +58,24 @@ def make_pairs(root: Path, n: int, size: int = 64) -> Path:
     return root / "pairs.csv"
 
 
-def interrupt_once(pairs: Path, out: Path, weights: Path | None, delay: float) -> dict:
-    """One `radn batch` interrupted after ``delay`` seconds; what it left behind, checked."""
+def start_batch(pairs: Path, out: Path, weights: Path | None, *extra: str) -> subprocess.Popen:
+    """`radn batch --pairs PAIRS -o OUT` on the CPU in a process of its own (stderr piped, text) that
+    Ctrl-C reaches even when the caller runs as a background job (which ignores SIGINT)."""
     cmd = [sys.executable, "-m", "radn_cli", "batch", "--pairs", str(pairs), "-o", str(out)]
-    cmd += ["--device", "cpu"]
-    if weights is not None:
-        cmd += ["--weights", str(weights)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
+    cmd += ["--device", "cpu", *(["--weights", str(weights)] if weights is not None else []), *extra]
+    return subprocess.Popen(
         cmd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env=env,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
         text=True,
-        # Ctrl-C must reach radn even when the caller runs as a background job (which ignores SIGINT)
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+
+def interrupt_once(pairs: Path, out: Path, weights: Path | None, delay: float) -> dict:
+    """One `radn batch` interrupted after ``delay`` seconds; what it left behind, checked."""
+    proc = start_batch(pairs, out, weights)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)

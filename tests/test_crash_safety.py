@@ -1,10 +1,8 @@
 """`radn batch` killed at random moments (SIGKILL, SIGINT), then resumed: every pair once, same scores."""
 
 import csv
-import os
 import random
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,6 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from ctrl_c_probe import probe, start_batch  # noqa: E402  (the probe's own way to start radn batch)
+
+sys.path.pop(0)
 
 
 def _make_pairs(root, n):
@@ -29,34 +32,6 @@ def _make_pairs(root, n):
     return root / "pairs.csv"
 
 
-def _batch(pairs, out, weights, *extra):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "radn_cli",
-        "batch",
-        "--pairs",
-        str(pairs),
-        "-o",
-        str(out),
-        "--weights",
-        str(weights),
-        "--device",
-        "cpu",
-        *extra,
-    ]
-    # Ctrl-C must reach radn even when pytest was started as a background job (which ignores SIGINT)
-    return subprocess.Popen(
-        cmd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
 def _rows(path):
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
@@ -64,7 +39,7 @@ def _rows(path):
 
 def _check_against_uninterrupted(tmp_path, weights_file, n, kills):
     pairs = _make_pairs(tmp_path, n)
-    straight = _batch(pairs, tmp_path / "straight.csv", weights_file)
+    straight = start_batch(pairs, tmp_path / "straight.csv", weights_file)
     assert straight.wait(timeout=600) == 1  # the broken pair fails, the rest is scored
     expected = {(r["ref"], r["dist"]): r for r in _rows(tmp_path / "straight.csv")}
     assert len(expected) == n + 1
@@ -72,14 +47,14 @@ def _check_against_uninterrupted(tmp_path, weights_file, n, kills):
     out = tmp_path / "resumed.csv"
     rng = random.Random(42)
     for attempt in range(kills):
-        proc = _batch(pairs, out, weights_file, "--resume")
+        proc = start_batch(pairs, out, weights_file, "--resume")
         time.sleep(rng.uniform(1.0, 6.0))
         sig = signal.SIGKILL if attempt % 2 == 0 else signal.SIGINT
         proc.send_signal(sig)
         code = proc.wait(timeout=120)
         if sig == signal.SIGINT:  # 0/1: it had finished; 130: interrupted cleanly
             assert code in (0, 1, 130), (code, proc.stderr.read())
-    final = _batch(pairs, out, weights_file, "--resume")
+    final = start_batch(pairs, out, weights_file, "--resume")
     assert final.wait(timeout=600) == 1
     rows = _rows(out)
     keys = [(r["ref"], r["dist"]) for r in rows]
@@ -101,11 +76,6 @@ def test_batch_survives_many_kills_on_thousands_of_pairs(tmp_path, weights_file)
 def test_ctrl_c_at_random_moments_exits_130_and_keeps_every_reported_row(weights_file):
     """A sample of benchmarks/ctrl_c_probe.py (which runs 200+): Ctrl-C between 0.05 and 5 s after
     `radn batch` starts, fresh output each time."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        from ctrl_c_probe import probe
-    finally:
-        sys.path.pop(0)
     results = probe(8, pairs=60, weights=weights_file, seed=1)
     assert [r for r in results if r["problems"]] == []
     assert {r["exit"] for r in results if not r["startup"]} <= {0, 130}
