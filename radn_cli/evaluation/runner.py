@@ -96,7 +96,8 @@ def evaluate(
                             )
                         predictions[metric][index] = value
                     except RadnError as exc:  # e.g. an image too small for MS-SSIM: that metric only
-                        _skip(result, metric, str(exc))
+                        count, reason = result.skipped.get(metric, (0, str(exc)))
+                        result.skipped[metric] = (count + 1, reason)
             if on_pair:
                 on_pair(done, len(pairs))
     types = [p.dist_type for p in pairs]
@@ -107,8 +108,3 @@ def evaluate(
             values = -values
         result.reports[metric] = correlation_report(values, human, types if any(types) else None)
     return result
-
-
-def _skip(result: Evaluation, metric: str, reason: str) -> None:
-    count, first = result.skipped.get(metric, (0, reason))
-    result.skipped[metric] = (count + 1, first)
