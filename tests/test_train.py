@@ -8,7 +8,15 @@ from PIL import Image
 
 from radn_cli.errors import UsageError
 from radn_cli.model import RADN, RADNConfig
-from radn_cli.train.data import CLEAN, PhotoBank, find_photos, make_batch, split_photos
+from radn_cli.train.data import (
+    CLEAN,
+    PhotoBank,
+    find_photos,
+    make_batch,
+    make_validation_set,
+    split_photos,
+    window_shape,
+)
 from radn_cli.train.labels import (
     BEST_CELL,
     CATEGORIES,
@@ -89,6 +97,47 @@ def test_batches_share_patch_positions(photo_dir):
         device=torch.device("cpu"),
     )
     assert torch.equal(batch.dist, again.dist)
+
+
+def test_window_shape_is_kadid_4_by_3_oriented_like_the_photo():
+    assert window_shape(321, 481, 512) == (321, 481)  # a BSDS photo is smaller than the window
+    assert window_shape(1000, 1500, 512) == (384, 512)
+    assert window_shape(1500, 1000, 512) == (512, 384)
+
+
+def test_window_keeps_the_generator_stretch_from_acting_on_a_flat_crop(tmp_path):
+    # A photo whose centre is flat and dim (0.30-0.40) but which spans 0..1 at its border, like a real
+    # photo around a patch of sky. KADID stretched whole images (a no-op here); stretching the crop
+    # alone turns its 0.1 range into 0..1, so every version of the centre differs from the reference.
+    y, x = np.mgrid[0:384, 0:512]
+    image = np.repeat((0.30 + 0.10 * x / 511.0)[..., None], 3, axis=2)
+    image[:8], image[-8:] = 0.0, 1.0
+    Image.fromarray((image * 255).round().astype(np.uint8)).save(tmp_path / "sky.png")
+    bank = PhotoBank([tmp_path / "sky.png"], 128)
+
+    def error(window):
+        val = make_validation_set(
+            bank, photos=1, per_photo=12, crop=128, seed=3, device=torch.device("cpu"), window=window
+        )
+        return (val.dist - val.ref[:, None]).abs().mean(dim=(2, 3, 4))[0], val.cells
+
+    crop_alone, cells = error(0)
+    windowed, same_cells = error(512)
+    assert torch.equal(cells, same_cells)
+    assert float(windowed.median()) < 0.25 * float(crop_alone.median())
+    batch = make_batch(
+        bank,
+        torch.Generator().manual_seed(0),
+        photos=1,
+        per_photo=2,
+        patches=3,
+        crop=128,
+        contrastive=False,
+        device=torch.device("cpu"),
+        shift=1.0,
+        window=512,
+    )
+    assert batch.dist.shape == (1, 2, 3, 3, 32, 32)
 
 
 def _batch(photo_dir, seed=0, **kw):

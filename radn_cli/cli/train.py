@@ -128,6 +128,15 @@ def train(
             "Default: 0, in the training process.",
         ),
     ] = None,
+    window: Annotated[
+        Optional[int],
+        typer.Option(
+            "--window",
+            min=0,
+            help="Distort a KADID-shaped region this wide (512: KADID's 512x384 images) around each crop, "
+            "then cut the crop out; 0 distorts the crop alone. Default: 0.",
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     device: DeviceOpt = "auto",
     precision: TrainPrecisionOpt = None,
@@ -136,6 +145,7 @@ def train(
     """Train weights on synthetic KADID-10k distortions of clean photos (contrastive, then regression).
 
     Writes OUT/best.safetensors (best on held-out photos), OUT/last.safetensors, OUT/last.ckpt, OUT/log.jsonl.
+    Data-parallel under torchrun: `torchrun --nproc-per-node N -m radn_cli train ...` (rank 0 writes).
     """
 
     flags = {
@@ -158,6 +168,7 @@ def train(
         "clean": clean,
         "shift": shift,
         "data_workers": data_workers,
+        "window": window,
         "precision": precision_name(precision),
         "device": device,
         "deformable": False if no_deformable else None,
@@ -172,12 +183,14 @@ def train(
         settings = TrainConfig(**flags)
     load_torch()  # the settings are checked: now PyTorch
     from ..devices import keep_freed_memory, precision_warning, resolve_device
+    from ..train.distributed import from_environment
     from ..train.loop import train as run_training
 
     warn(precision_warning(settings.precision, resolve_device(settings.device)))
     keep_freed_memory()
     best = run_training(settings, resume=resume, on_event=_show_training_event)
-    sys.stdout.write(f"{best}\n")
+    if from_environment().main:  # under torchrun every rank returns here; one line is the answer
+        sys.stdout.write(f"{best}\n")
 
 
 def _show_training_event(event: dict) -> None:

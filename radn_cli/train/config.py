@@ -51,6 +51,7 @@ class TrainConfig:
     clean: float = 0.0  # regression stage: probability that a version is a clean (shifted) copy
     shift: float = 0.0  # regression stage: probability that a distorted version is shifted 1-2 px
     data_workers: int = 0  # processes making synthetic batches (data.SyntheticStream); 0: in-process
+    window: int = 0  # long side of the KADID-shaped (4:3) region distorted around each crop; 0: the crop
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.pretrain_steps < 0 or self.steps + self.pretrain_steps == 0:
@@ -68,6 +69,10 @@ class TrainConfig:
             raise UsageError("--data-workers must not be negative")
         if self.rank_weight < 0:
             raise UsageError("--rank-weight must not be negative")
+        if self.window and self.window * 3 // 4 < max(self.crop, self.val_crop) + 4:
+            raise UsageError(
+                f"--window {self.window} is too small: its short side must hold the {self.crop}-px crop"
+            )
 
     @property
     def model_config(self) -> RADNConfig:

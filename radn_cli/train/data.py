@@ -10,6 +10,13 @@ Invariance (regression stage): with probability ``clean`` a version is the clean
 or shifted by 1-2 px, with the best KADID cell as its target (cell (0, 0)): people do not see a
 1-pixel misalignment, and the paper's deformable step is there to tolerate it. With probability
 ``shift`` a distorted version is cut 1-2 px off the reference's position (target unchanged).
+
+Distortion window (``window``): KADID-10k distorted whole 512x384 images, and several of its
+distortions depend on the image, not the pixel: the generator's min-max stretches before and after
+(nearly a no-op on a whole photo, up to a 9x stretch on a flat crop), and the number of patches or
+blocks of types 20 and 23 (about 5x too dense on a 192 crop). With ``window`` > 0 each version is made
+by distorting a KADID-shaped region of the photo (``window`` x 3/4 ``window``, oriented like the
+photo, cut to it) that holds the crop, and the crop is then cut out of it; 0 distorts the crop alone.
 """
 
 from __future__ import annotations
@@ -120,6 +127,18 @@ def _choose_cells(k: int, contrastive: bool, g: torch.Generator) -> list[tuple[i
     return [pool[int(i)] for i in picks]
 
 
+def window_shape(height: int, width: int, window: int) -> tuple[int, int]:
+    """The distorted region of a photo: ``window`` x 3/4 ``window`` (KADID's 4:3), oriented like the
+    photo and cut to it."""
+    long_side, short_side = window, window * 3 // 4
+    shape = (short_side, long_side) if width >= height else (long_side, short_side)
+    return min(shape[0], height), min(shape[1], width)
+
+
+def _square(image: torch.Tensor, top: int, left: int, size: int) -> torch.Tensor:
+    return image[:, top : top + size, left : left + size]
+
+
 def make_batch(
     bank: PhotoBank,
     g: torch.Generator,
@@ -132,36 +151,49 @@ def make_batch(
     device: torch.device,
     clean: float = 0.0,
     shift: float = 0.0,
+    window: int = 0,
 ) -> Batch:
-    """P photos x K versions; ``clean`` and ``shift`` are the invariance probabilities (module doc)."""
+    """P photos x K versions; ``clean`` and ``shift`` are the invariance probabilities, ``window`` the
+    side of the distorted region (module doc)."""
     invariance = not contrastive and (clean > 0 or shift > 0)
     margin = MAX_SHIFT if invariance else 0
     refs, dists, means, sds, cells = [], [], [], [], []
     for _ in range(photos):
         photo = bank.get(int(torch.randint(len(bank), (), generator=g)))
         _, height, width = photo.shape
-        size = min(crop, height - 2 * margin, width - 2 * margin)
-        top = int(torch.randint(0, height - size - 2 * margin + 1, (), generator=g))
-        left = int(torch.randint(0, width - size - 2 * margin + 1, (), generator=g))
-        window = photo[:, top : top + size + 2 * margin, left : left + size + 2 * margin]
-        window = _augment(window, g).to(device).float().div_(255)
-        ref = window[:, margin : margin + size, margin : margin + size]
+        rh, rw = window_shape(height, width, window) if window else (height, width)
+        size = min(crop, rh - 2 * margin, rw - 2 * margin)
+        if not window:  # the region is the crop and its shift margin
+            rh = rw = size + 2 * margin
+        top = int(torch.randint(0, height - rh + 1, (), generator=g))
+        left = int(torch.randint(0, width - rw + 1, (), generator=g))
+        region = photo[:, top : top + rh, left : left + rw]
+        region = _augment(region, g).to(device).float().div_(255)
+        cy = cx = margin  # the reference crop's corner in the (rotated) region
+        if window:
+            cy += int(torch.randint(0, region.shape[1] - size - 2 * margin + 1, (), generator=g))
+            cx += int(torch.randint(0, region.shape[2] - size - 2 * margin + 1, (), generator=g))
+        ref = _square(region, cy, cx, size)
         chosen = _choose_cells(per_photo, contrastive, g)
         seed = int(torch.randint(0, 2**62, (), generator=g))
         versions = []
         for i, (type_id, level) in enumerate(chosen):
-            source = ref
+            dy = dx = 0
             if invariance:
                 is_clean = bool(torch.rand((), generator=g) < clean)
                 if is_clean or bool(torch.rand((), generator=g) < shift):
                     dy, dx = torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=g).tolist()
-                    source = window[:, margin + dy : margin + dy + size, margin + dx : margin + dx + size]
                 if is_clean:
                     chosen[i] = CLEAN
-                    versions.append(source)
+                    versions.append(_square(region, cy + dy, cx + dx, size))
                     continue
             dg = torch.Generator(device=device).manual_seed(seed + i)
-            versions.append(distort(source[None], type_id, level, generator=dg)[0])
+            if window:
+                distorted = distort(region[None], type_id, level, generator=dg)[0]
+                versions.append(_square(distorted, cy + dy, cx + dx, size))
+            else:
+                source = _square(region, cy + dy, cx + dx, size)
+                versions.append(distort(source[None], type_id, level, generator=dg)[0])
         ys = torch.randint(0, size - PATCH + 1, (patches,), generator=g).tolist()
         xs = torch.randint(0, size - PATCH + 1, (patches,), generator=g).tolist()
         stack = torch.stack([ref, *versions])  # (1 + K, 3, size, size)
@@ -188,7 +220,9 @@ class SyntheticStream(torch.utils.data.IterableDataset):
     worker w of W makes steps start + w, start + w + W, ..., which the DataLoader hands out in step
     order. So the batches depend on the seed and the step only, not on the number of workers, and a
     resumed run (``start`` = its step) sees the batches it would have seen. They differ from the
-    in-process stream (``--data-workers 0``), whose one generator is also checkpointed.
+    in-process stream (``--data-workers 0``), whose one generator is also checkpointed. Under
+    torchrun, rank r of ``world`` makes batch ``i * world + r`` at step i (:meth:`generator`), in its
+    workers or in-process.
     """
 
     def __init__(
@@ -205,6 +239,9 @@ class SyntheticStream(torch.utils.data.IterableDataset):
         seed: int,
         start: int,
         total: int,
+        window: int = 0,
+        rank: int = 0,
+        world: int = 1,
     ) -> None:
         super().__init__()
         self.photos = list(photos)
@@ -212,12 +249,18 @@ class SyntheticStream(torch.utils.data.IterableDataset):
         self.photos_per_batch, self.per_photo = photos_per_batch, per_photo
         self.pretrain_steps, self.clean, self.shift = pretrain_steps, clean, shift
         self.seed, self.start, self.total = seed, start, total
+        self.window = window
+        self.rank, self.world = rank, world
+
+    def generator(self, step: int) -> torch.Generator:
+        """The generator of this rank's batch at ``step``: batch ``step * world + rank`` of the seed's
+        stream (with one rank, batch ``step``)."""
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + step * self.world + self.rank)
 
     def batch(self, bank: PhotoBank, step: int) -> Batch:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         return make_batch(
             bank,
-            g,
+            self.generator(step),
             photos=self.photos_per_batch,
             per_photo=self.per_photo,
             patches=self.patches,
@@ -226,6 +269,7 @@ class SyntheticStream(torch.utils.data.IterableDataset):
             device=torch.device("cpu"),
             clean=self.clean,
             shift=self.shift,
+            window=self.window,
         )
 
     def __iter__(self):
@@ -306,22 +350,45 @@ class ValidationSet:
     cells: torch.Tensor  # (V, K, 2)
 
 
+def _centre(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    top, left = (image.shape[-2] - height) // 2, (image.shape[-1] - width) // 2
+    return image[..., top : top + height, left : left + width]
+
+
 def make_validation_set(
-    bank: PhotoBank, *, photos: int, per_photo: int, crop: int, seed: int, device: torch.device
+    bank: PhotoBank,
+    *,
+    photos: int,
+    per_photo: int,
+    crop: int,
+    seed: int,
+    device: torch.device,
+    window: int = 0,
 ) -> ValidationSet:
+    """Centre crops; with ``window``, each version is the centre of its distorted centre region."""
     g = torch.Generator().manual_seed(seed)
     refs, dists, means, cells = [], [], [], []
     for index in range(min(photos, len(bank))):
         photo = bank.get(index)
         _, height, width = photo.shape
-        size = min(crop, height, width) // PATCH * PATCH
-        top, left = (height - size) // 2, (width - size) // 2
-        ref = photo[:, top : top + size, left : left + size].to(device).float().div_(255)
+        region = _centre(photo, *window_shape(height, width, window)) if window else photo
+        size = min(crop, *region.shape[1:]) // PATCH * PATCH
+        if not window:
+            region = _centre(photo, size, size)
+        region = region.to(device).float().div_(255)
+        ref = _centre(region, size, size)
         chosen = _choose_cells(per_photo, False, g)
         versions = [
-            distort(
-                ref[None], t, lv, generator=torch.Generator(device=device).manual_seed(seed + 31 * index + i)
-            )[0]
+            _centre(
+                distort(
+                    region[None],
+                    t,
+                    lv,
+                    generator=torch.Generator(device=device).manual_seed(seed + 31 * index + i),
+                )[0],
+                size,
+                size,
+            )
             for i, (t, lv) in enumerate(chosen)
         ]
         refs.append(ref)

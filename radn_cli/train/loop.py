@@ -12,6 +12,11 @@ sets are across types, which within-photo, within-category pairs never see. Opti
 versions (identical and 1-2 px shifted clean copies, shifted distorted versions; ``clean``,
 ``shift``) and an exponential moving average of the weights (``ema``), which is what is validated
 and exported when on. Prints nothing: progress goes to the ``on_event`` callback.
+
+Under ``torchrun`` (:mod:`.distributed`) the model is wrapped in DistributedDataParallel: every rank
+draws its own batches (batch ``step * world + rank`` of the seed's stream, so a resumed run sees the
+batches it would have seen), gradients are averaged, and rank 0 alone validates, checkpoints,
+exports and emits events. A step then trains on ``world`` times the images.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from ..errors import RadnError, UsageError
 from ..model import RADN
 from ..tiling import tile
 from ..weights import load_weights, save_weights
+from . import distributed
 from .config import TrainConfig
 from .data import (
     PhotoBank,
@@ -184,29 +190,48 @@ def train(
     """Run (or resume) training; returns the path of the exported best weights.
 
     ``stop_at`` ends this call after that many steps (counted from the run's start), as if it were
-    interrupted there; ``resume=True`` continues from the last checkpoint.
+    interrupted there; ``resume=True`` continues from the last checkpoint. Started by ``torchrun``,
+    each process calls this and joins the others (module doc).
     """
-    emit = on_event or (lambda event: None)
+    ranks, device = distributed.setup(resolve_device(config.device))
+    try:
+        return _train(config, ranks, device, resume=resume, stop_at=stop_at, on_event=on_event)
+    finally:
+        distributed.teardown(ranks)
+
+
+def _train(
+    config: TrainConfig,
+    ranks: distributed.Ranks,
+    device: torch.device,
+    *,
+    resume: bool,
+    stop_at: int | None,
+    on_event: Callable[[dict], None] | None,
+) -> Path:
+    emit = on_event if on_event is not None and ranks.main else (lambda event: None)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(config.device)
     dtype = check_precision(config.precision, device)
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed + ranks.rank)  # dropout differs between ranks
 
     photos = find_photos(config.photos)
     if len(photos) < 2:
         raise RadnError("need at least two photos to train and validate", config.photos)
     train_photos, val_photos = split_photos(photos, config.val_fraction, config.seed)
     bank = PhotoBank(train_photos, config.crop)
-    val = make_validation_set(
-        PhotoBank(val_photos, config.val_crop),
-        photos=config.val_photos,
-        per_photo=config.val_per_photo,
-        crop=config.val_crop,
-        seed=config.seed,
-        device=device,
-    )
+    val = None  # rank 0 validates
+    if ranks.main:
+        val = make_validation_set(
+            PhotoBank(val_photos, config.val_crop),
+            photos=config.val_photos,
+            per_photo=config.val_per_photo,
+            crop=config.val_crop,
+            seed=config.seed,
+            device=device,
+            window=config.window,
+        )
     rated = None
     if config.db:
         from ..evaluation.databases import load_database
@@ -217,8 +242,9 @@ def train(
             "event": "data",
             "train_photos": len(train_photos),
             "val_photos": len(val_photos),
-            "val_pairs": int(val.mean.numel()),
+            "val_pairs": int(val.mean.numel()) if val is not None else 0,
             "rated_pairs": len(rated) if rated else 0,
+            "ranks": ranks.world,
         }
     )
 
@@ -231,7 +257,8 @@ def train(
     optimizer = torch.optim.Adam(parameter_groups(model, config.lr), lr=config.lr)
     total = config.pretrain_steps + config.steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, total))
-    average = WeightAverage(model, config.ema) if config.ema else None
+    average = WeightAverage(model, config.ema) if config.ema and ranks.main else None
+    trained = distributed.wrap(model, ranks, device)  # the model itself in one process
     state = TrainState()
     g = torch.Generator().manual_seed(config.seed)
     checkpoint = out / CHECKPOINT
@@ -250,44 +277,51 @@ def train(
             torch.cuda.set_rng_state(saved["cuda_rng"], device)
         state = TrainState(**saved["state"])
         emit({"event": "resumed", "step": state.step})
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    if ranks.main:
+        (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
     exported = average.model if average is not None else model  # what is validated and exported
+    keyed = SyntheticStream(
+        train_photos,
+        crop=config.crop,
+        photos_per_batch=config.photos_per_batch,
+        per_photo=config.per_photo,
+        patches=config.patches,
+        pretrain_steps=config.pretrain_steps,
+        clean=config.clean,
+        shift=config.shift,
+        seed=config.seed,
+        start=state.step,
+        total=total,
+        window=config.window,
+        rank=ranks.rank,
+        world=ranks.world,
+    )
     stream = None
     if config.data_workers and rated is None:
-        stream = stream_loader(
-            SyntheticStream(
-                train_photos,
-                crop=config.crop,
-                photos_per_batch=config.photos_per_batch,
-                per_photo=config.per_photo,
-                patches=config.patches,
-                pretrain_steps=config.pretrain_steps,
-                clean=config.clean,
-                shift=config.shift,
-                seed=config.seed,
-                start=state.step,
-                total=total,
-            ),
-            config.data_workers,
-            device,
-        )
+        stream = stream_loader(keyed, config.data_workers, device)
     started = time.perf_counter() - state.seconds
     images = config.photos_per_batch * config.per_photo
     while state.step < total:
-        if config.max_minutes and time.perf_counter() - started > 60 * config.max_minutes:
+        late = bool(config.max_minutes) and time.perf_counter() - started > 60 * config.max_minutes
+        if distributed.agree(late, ranks, device):
             emit({"event": "time_limit", "step": state.step})
             break
         if stop_at is not None and state.step >= stop_at:
-            _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average)
+            if ranks.main:
+                _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average)
             emit({"event": "stopped", "step": state.step})
+            distributed.barrier(ranks)
             return out / BEST
         contrastive = state.step < config.pretrain_steps
         tick = time.perf_counter()
         if rated is not None and not contrastive:
-            batch = rated.batch(g, pairs=images, patches=config.patches, device=device)
+            draw = g if not ranks.distributed else keyed.generator(state.step)
+            batch = rated.batch(draw, pairs=images, patches=config.patches, device=device)
         elif stream is not None:
             batch = next(stream).to(device)
+        elif ranks.distributed:  # the rank's own batch of the keyed stream
+            batch = keyed.batch(bank, state.step).to(device)
         else:
             batch = make_batch(
                 bank,
@@ -300,11 +334,13 @@ def train(
                 device=device,
                 clean=config.clean,
                 shift=config.shift,
+                window=config.window,
             )
         data_seconds = time.perf_counter() - tick
-        loss = batch_loss(model, batch, contrastive, autocast, config.rank_weight)
-        if not torch.isfinite(loss):
-            raise RadnError(f"training diverged at step {state.step} (loss {float(loss)}); lower --lr")
+        loss = batch_loss(trained, batch, contrastive, autocast, config.rank_weight)
+        logged = distributed.mean_over_ranks(loss.detach(), ranks)  # the same on every rank
+        if not torch.isfinite(logged):
+            raise RadnError(f"training diverged at step {state.step} (loss {float(logged)}); lower --lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.clip:
@@ -314,15 +350,17 @@ def train(
         if average is not None:
             average.update(model)
         state.step += 1
+        if not ranks.main:  # rank 0 alone validates, logs, checkpoints and exports
+            continue
         seconds = time.perf_counter() - tick
         event = {
             "event": "step",
             "step": state.step,
             "total": total,
             "stage": "contrastive" if contrastive else "regression",
-            "loss": float(loss.detach()),
+            "loss": float(logged),
             "lr": scheduler.get_last_lr()[0],
-            "images_per_s": images / seconds,
+            "images_per_s": images * ranks.world / seconds,
             "data_fraction": data_seconds / seconds,
         }
         if state.step % config.val_every == 0 or state.step == total:
@@ -338,6 +376,9 @@ def train(
         if state.step % config.checkpoint_every == 0 or state.step == total:
             _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average)
 
+    if not ranks.main:
+        distributed.barrier(ranks)  # until rank 0 has exported
+        return out / BEST
     final = validate(exported, val, autocast)
     if final["val_srocc"] > state.best_srocc or not (out / BEST).is_file():
         state.best_srocc, state.best_step = final["val_srocc"], state.step
@@ -362,6 +403,7 @@ def train(
             **final,
         }
     )
+    distributed.barrier(ranks)
     return out / BEST
 
 
