@@ -3,7 +3,8 @@
 Owns what a batch adds to the pipeline: skipping pairs already scored (``--resume``), one CSV row per
 pair, counts. A bad pair gets its error in its row and the run goes on. Ctrl-C stops after the pairs
 in flight (one on the CPU, one group on a GPU); every finished row is on disk. Prints nothing itself:
-progress is reported through ``on_start``, ``on_row`` and ``on_error``.
+progress is reported through ``on_start``, ``on_row`` and ``on_error``; ``on_item`` gets each pair as
+the pipeline gave it (images, per-patch result or error), after its row is written.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .pairing import Pair
-from .pipeline import score_pairs
+from .pipeline import ScoredPair, score_pairs
 from .results import ResultsWriter
 from .scoring import Scorer
 
@@ -39,6 +40,7 @@ def run_batch(
     on_start: Callable[[int], None] | None = None,
     on_row: Callable[[], None] | None = None,
     on_error: Callable[[str], None] | None = None,
+    on_item: Callable[[ScoredPair], None] | None = None,
 ) -> BatchSummary:
     """Score ``pairs`` into the CSV ``output`` through ``pipeline.score_pairs`` (``workers`` decoding
     threads, ``pairs_per_step`` pairs scored together; 0: the device's defaults)."""
@@ -78,6 +80,8 @@ def run_batch(
                         )
                         summary.scored += 1
                     writer.write(row)
+                    if on_item:
+                        on_item(item)
                     if on_row:
                         on_row()
         except KeyboardInterrupt:

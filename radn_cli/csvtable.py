@@ -4,8 +4,10 @@
 Strict means a problem is an error naming the file and the line, never a silently skipped row: the
 text must be UTF-8 (a byte-order mark is accepted) without NUL bytes and valid CSV; the header must
 name each required column once (letter case and surrounding spaces ignored, any order, other
-columns ignored); every row needs a value for each required column. Blank lines are skipped. Cells
-are returned as written.
+columns ignored); every row needs a value for each required column (except those named
+``may_be_blank``). Blank lines are skipped. Cells are returned as written. A file whose header is not
+the expected one raises ``HeaderError`` (a ``PairingError``), so that a caller can say what kind of
+file it expected.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PairingError, first_line
+
+
+class HeaderError(PairingError):
+    """The file has no header naming the expected columns (empty, another kind of CSV file)."""
 
 
 @dataclass(frozen=True)
@@ -54,12 +60,18 @@ def _text(path: Path, what: str) -> str:
 
 
 def read_table(
-    path: str | Path, required: tuple[str, ...], optional: tuple[str, ...] = (), *, what: str = "CSV file"
+    path: str | Path,
+    required: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+    *,
+    what: str = "CSV file",
+    may_be_blank: tuple[str, ...] = (),
 ) -> tuple[int, list[Row]]:
     """The header's line number and the rows of a CSV file with the named columns (module doc).
 
-    Raises PairingError naming the file, the line and the problem; ``what`` names the file's role in
-    messages ("pairs list").
+    ``may_be_blank``: required columns (the header must name them) whose cells may be empty.
+    Raises PairingError (HeaderError for the header) naming the file, the line and the problem;
+    ``what`` names the file's role in messages ("pairs list").
     """
     path = Path(path)
     reader = csv.reader(io.StringIO(_text(path, what), newline=""), strict=True)
@@ -82,10 +94,10 @@ def read_table(
             names = [cell.strip().casefold() for cell in row]
             for column in (*required, *optional):
                 if names.count(column) > 1:
-                    raise PairingError(f"line {line}: the header names the column {column!r} twice", path)
+                    raise HeaderError(f"line {line}: the header names the column {column!r} twice", path)
             if any(column not in names for column in required):
                 found = first_line(",".join(row), 80)
-                raise PairingError(
+                raise HeaderError(
                     f"line {line}: expected a header naming the columns {wanted} (found: {found!r})", path
                 )
             columns = {column: names.index(column) for column in (*required, *optional) if column in names}
@@ -95,9 +107,9 @@ def read_table(
         for column in (*required, *optional):
             index = columns.get(column)
             cells[column] = row[index] if index is not None and index < len(row) else ""
-            if column in required and not cells[column].strip():
+            if column in required and column not in may_be_blank and not cells[column].strip():
                 raise PairingError(f"line {line}: no {column!r} value", path)
         rows.append(Row(line, cells))
     if columns is None:
-        raise PairingError(f"line 1: empty file; expected a header naming the columns {wanted}", path)
+        raise HeaderError(f"line 1: empty file; expected a header naming the columns {wanted}", path)
     return header_line, rows

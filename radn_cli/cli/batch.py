@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ExitCode, RadnError, UsageError
-from .console import ProgressBar, error, note, progress_bar
+from .console import ProgressBar, error, note, progress_bar, warn
 from .inputs import check_outputs, make_scorer
 from .options import (
     BatchOpt,
@@ -21,6 +21,7 @@ from .options import (
     WeightsOpt,
     WorkersOpt,
 )
+from .report import check_report_output, write_html_report
 
 
 def batch(
@@ -56,6 +57,16 @@ def batch(
         typer.Option("--resume", help="Continue an interrupted run: skip pairs done, retry failed ones."),
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
+    report: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--report",
+            help="Also write an HTML report of the CSV (as `radn report` does), with the heatmaps drawn "
+            "while scoring; only when the batch completes, not after Ctrl-C.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     workers: WorkersOpt = 0,
     pairs_per_step: PairsPerStepOpt = 0,
     weights: WeightsOpt = None,
@@ -77,6 +88,8 @@ def batch(
     if resume and overwrite:
         raise UsageError("--resume and --overwrite exclude each other")
     check_outputs(output)
+    if report is not None:
+        check_report_output(report, output)
     if not (resume or overwrite) and output.is_file() and output.stat().st_size > 0:
         # the results writer refuses this too, but only after the folders are paired and the model loaded
         raise RadnError("exists; use --resume to continue it or --overwrite to replace it", output)
@@ -84,7 +97,9 @@ def batch(
     _report_unmatched(pairing)
     scorer = make_scorer(weights, device, precision, batch_size)
     from ..batch import run_batch
+    from ..webreport import BatchHeatmaps
 
+    pictures = BatchHeatmaps(report, scorer) if report is not None else None
     started = time.perf_counter()
     bars: list[ProgressBar | None] = []
     try:
@@ -99,6 +114,7 @@ def batch(
             on_start=lambda total: bars.append(progress_bar(total, "scoring")),
             on_row=lambda: bars[-1] and bars[-1].advance(),
             on_error=lambda message: error(message),
+            on_item=pictures,
         )
     finally:
         for bar in bars:
@@ -111,6 +127,18 @@ def batch(
     )
     if summary.interrupted:
         raise typer.Exit(int(ExitCode.INTERRUPTED))
+    if pictures is not None:
+        from ..webreport import read_results
+
+        warn(pictures.error)
+        write_html_report(
+            read_results(output),
+            report,
+            info=scorer.info,
+            scorer=lambda: scorer,
+            kind=pictures.kind,
+            workers=workers,
+        )
     if summary.failed:
         raise typer.Exit(int(ExitCode.ERROR))
 

@@ -16,7 +16,7 @@ import typer
 
 from .. import __version__
 from ..errors import ExitCode
-from . import batch, evaluate, score, train, weights
+from . import batch, evaluate, report, score, train, weights
 from .console import handle_errors, usage_error
 
 app = typer.Typer(
@@ -48,6 +48,7 @@ def _main(
 app.command("score")(handle_errors(score.score))
 app.command("heatmap")(handle_errors(score.heatmap))
 app.command("batch")(handle_errors(batch.batch))
+app.command("report")(handle_errors(report.report))
 app.command("eval")(handle_errors(evaluate.eval_command))
 app.command("train")(handle_errors(train.train))
 

@@ -1,8 +1,9 @@
 """What the CLI says on stderr, and how errors and Ctrl-C end a command.
 
 Owns: the stderr console, one-line notes, warnings and errors (``radn: error: ...``), the progress
-bar, ``handle_errors`` (library errors to one line and an exit code, a traceback only with
-``--verbose``), and ``ctrl_c_deferred`` (Ctrl-C held while PyTorch loads). Imports no torch.
+bar (``progress_steps`` for a block of work), ``handle_errors`` (library errors to one line and an
+exit code, a traceback only with ``--verbose``), and ``ctrl_c_deferred`` (Ctrl-C held while PyTorch
+loads). Imports no torch.
 """
 
 from __future__ import annotations
@@ -182,3 +183,14 @@ class ProgressBar:
 
 def progress_bar(total: int, label: str) -> ProgressBar | None:
     return ProgressBar(total, label) if stderr.is_terminal and total else None
+
+
+@contextlib.contextmanager
+def progress_steps(label: str, total: int):
+    """A progress bar for a block of work (on a terminal only): yields the function to call per step."""
+    bar = progress_bar(total, label)
+    try:
+        yield bar.advance if bar is not None else (lambda: None)
+    finally:
+        if bar is not None:
+            bar.stop()

@@ -11,7 +11,8 @@ turns those per-patch values into
   :mod:`.overlay`);
 * a CSV with one line per patch (:func:`write_raw_csv`, in :mod:`.raw_csv`);
 * a Rich renderable for the terminal (:func:`terminal_heatmap`, in :mod:`.terminal`);
-* both files of a scored pair at once, for the command line (:func:`save_heatmap`, in :mod:`.save`).
+* both files of a scored pair at once, for the command line (:func:`save_heatmap`, in :mod:`.save`),
+  or its overlay as an image (:func:`heatmap_image`, for the HTML report).
 
 Legends state in words what high values mean (:func:`direction_labels`): for the score and
 contribution maps which way is better quality (the weights' score direction, ``higher_is_better``),
@@ -31,7 +32,7 @@ from .colormap import _srgb_to_oklab as _srgb_to_oklab  # private, used by the t
 from .maps import MAP_LABELS, MAPS, direction_labels, patch_map
 from .overlay import legend_height, render_overlay
 from .raw_csv import write_raw_csv
-from .save import save_heatmap
+from .save import heatmap_image, image_pixels, save_heatmap
 from .terminal import terminal_heatmap
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "COLORMAP",
     "PATCH",
     "direction_labels",
+    "heatmap_image",
+    "image_pixels",
     "patch_map",
     "render_overlay",
     "save_heatmap",

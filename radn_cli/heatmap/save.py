@@ -10,10 +10,31 @@ from os import PathLike
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from .maps import patch_map
 from .overlay import render_overlay
 from .raw_csv import write_raw_csv
+
+
+def image_pixels(image: Any) -> np.ndarray:
+    """The uint8 ``[H, W, 3]`` pixels of a decoded image (``image.tensor``: float ``[3, H, W]`` in [0, 1])."""
+    pixels = image.tensor.permute(1, 2, 0).mul(255).round().clamp(0, 255).byte().numpy()
+    return np.ascontiguousarray(pixels)
+
+
+def _values(result: Any, kind: str) -> np.ndarray:
+    return patch_map(result.patch_scores.numpy(), result.patch_weights.numpy(), result.grid, kind)
+
+
+def heatmap_image(
+    image: Any, result: Any, *, kind: str, title: str | None = None, higher_is_better: bool = True
+) -> Image.Image:
+    """The ``kind`` map of a scored pair's ``result`` drawn over ``image`` with its legend
+    (:func:`~.overlay.render_overlay`); ``image`` and ``result`` as for :func:`save_heatmap`."""
+    return render_overlay(
+        image_pixels(image), _values(result, kind), kind=kind, title=title, higher_is_better=higher_is_better
+    )
 
 
 def save_heatmap(
@@ -35,11 +56,6 @@ def save_heatmap(
     ``score_direction``), stated in the legend of the ``"scores"`` and ``"contribution"`` maps.
     Errors writing the files propagate as ``OSError``.
     """
-    values = patch_map(result.patch_scores.numpy(), result.patch_weights.numpy(), result.grid, kind)
-    pixels = image.tensor.permute(1, 2, 0).mul(255).round().clamp(0, 255).byte().numpy()
-    overlay = render_overlay(
-        np.ascontiguousarray(pixels), values, kind=kind, title=title, higher_is_better=higher_is_better
-    )
-    overlay.save(out)
+    heatmap_image(image, result, kind=kind, title=title, higher_is_better=higher_is_better).save(out)
     if raw is not None:
-        write_raw_csv(raw, values)
+        write_raw_csv(raw, _values(result, kind))

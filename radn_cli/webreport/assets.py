@@ -1,0 +1,145 @@
+"""The report's image folder (``report_files/`` beside ``report.html``), which is also its cache.
+
+Owns: where a CSV path is found on disk, the file names of an image's thumbnail and view and of a
+pair's heatmap overlay, and writing them as JPEG. Names are hashes of what the picture depends on
+(an image file's absolute path, size and modification time; for a heatmap both images, the weights,
+the precision and the map), so a file that exists is up to date, a later `radn report` reuses it,
+and no file name from the CSV ever reaches a URL. Files are written to a temporary name and renamed,
+so an interrupted run leaves no half picture behind.
+
+Overlays are drawn by the heatmap package (``heatmap_image``: the project's one colour map and
+legend) at input resolution and then scaled like the views, so the three pictures of a pair line up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+THUMB = 128  # px, longest side: the table shows thumbnails at 64 css px (sharp on 2x screens)
+VIEW = 640  # px, longest side of the images shown side by side when a row is opened
+IMAGES = "img"
+HEATMAPS = "heat"
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\0".join(map(str, parts)).encode("utf-8", "surrogateescape")).hexdigest()[:20]
+
+
+def _scaled(image: Image.Image, factor: float) -> Image.Image:
+    if factor >= 1.0:
+        return image
+    size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _fit(width: int, height: int, longest: int) -> float:
+    return min(1.0, longest / max(width, height))
+
+
+class Assets:
+    """The folder of a report's pictures: ``img/<key>_t.jpg`` (thumbnail), ``img/<key>_v.jpg``
+    (view) per image file and ``heat/<key>.jpg`` per heatmap.
+
+    ``base``: where relative paths that do not exist from the current folder are looked up (the
+    results CSV's folder: a batch run from elsewhere wrote paths relative to its own folder only
+    when they were given so).
+    """
+
+    def __init__(self, folder: Path, *, base: Path | None = None) -> None:
+        self.folder = Path(folder)
+        self.base = base
+
+    def create(self) -> None:
+        for sub in (IMAGES, HEATMAPS):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+
+    def locate(self, path: str) -> Path:
+        """The file a CSV path names: as written (relative to the current folder), else relative to
+        ``base``."""
+        found = Path(path)
+        if found.is_absolute() or found.exists() or self.base is None:
+            return found
+        beside = self.base / found
+        return beside if beside.exists() else found
+
+    def image_key(self, path: Path) -> str | None:
+        """The key of an image file's pictures, None when the file cannot be found."""
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError):
+            return None
+        return _digest(os.path.abspath(path), info.st_size, info.st_mtime_ns)
+
+    @staticmethod
+    def heatmap_key(ref_key: str, dist_key: str, weights: str, precision: str, kind: str) -> str:
+        return _digest(ref_key, dist_key, weights, precision, kind)
+
+    def thumb(self, key: str) -> Path:
+        return self.folder / IMAGES / f"{key}_t.jpg"
+
+    def view(self, key: str) -> Path:
+        return self.folder / IMAGES / f"{key}_v.jpg"
+
+    def heatmap(self, key: str) -> Path:
+        return self.folder / HEATMAPS / f"{key}.jpg"
+
+    def has_image(self, key: str) -> bool:
+        return self.thumb(key).is_file() and self.view(key).is_file()
+
+    def add_image(self, key: str, image: Any) -> None:
+        """Thumbnail and view of a decoded image (``LoadedImage``: what was scored, orientation,
+        colour and transparency handled)."""
+        from ..heatmap import image_pixels
+
+        if self.has_image(key):
+            return
+        picture = Image.fromarray(image_pixels(image))
+        view = _scaled(picture, _fit(picture.width, picture.height, VIEW))
+        _save(view, self.view(key), quality=85)
+        _save(_scaled(view, _fit(view.width, view.height, THUMB)), self.thumb(key), quality=80)
+
+    def add_heatmap(
+        self, key: str, image: Any, result: Any, *, kind: str, title: str, higher_is_better: bool
+    ) -> None:
+        """The ``kind`` map of a scored pair over its distorted ``image``, with its legend, at the
+        scale of the image's view."""
+        from ..heatmap import heatmap_image
+
+        overlay = heatmap_image(image, result, kind=kind, title=title, higher_is_better=higher_is_better)
+        _save(_scaled(overlay, _fit(image.width, image.height, VIEW)), self.heatmap(key), quality=88)
+
+    def add_pair(
+        self,
+        item: Any,
+        ref_key: str | None,
+        dist_key: str | None,
+        heatmap_key: str | None,
+        *,
+        kind: str,
+        higher_is_better: bool,
+    ) -> None:
+        """The pictures of a pair as ``pipeline.score_pairs`` gave it (a ``ScoredPair``): each decoded
+        image's thumbnail and view and, when it was scored, its heatmap under ``heatmap_key``."""
+        for key, image in ((ref_key, item.ref), (dist_key, item.dist)):
+            if key is not None and image is not None:
+                self.add_image(key, image)
+        if item.result is not None and heatmap_key is not None:
+            title = f"{Path(item.pair.dist).name}: score {item.result.score:.4f}"
+            self.add_heatmap(
+                heatmap_key, item.dist, item.result, kind=kind, title=title, higher_is_better=higher_is_better
+            )
+
+
+def _save(picture: Image.Image, path: Path, *, quality: int) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        picture.save(temporary, "JPEG", quality=quality)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

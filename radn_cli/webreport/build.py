@@ -1,0 +1,283 @@
+"""Building a report: a results CSV in, ``report.html`` and ``report_files/`` out.
+
+Owns the order of the work: which pictures the folder lacks (``assets``), heatmaps of the scored
+pairs that lack one (the model, through ``pipeline.score_pairs``, for those pairs only), thumbnails
+and views of the images still missing (decoded in threads), then the page (``page`` and
+``render``). ``BatchHeatmaps`` is the other way in: `radn batch --report` hands it every pair as it
+is scored, with its decoded images and per-patch result, so the report after the batch needs no
+second pass of the model.
+
+Prints nothing: progress goes through ``progress(label, total)`` (a context manager giving the
+function to call per item done); problems come back in ``Built.problems``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import RadnError, reason
+from .assets import Assets
+from .data import ResultRow, Results, rank_by_reference
+
+if TYPE_CHECKING:
+    from ..pipeline import ScoredPair
+    from ..scoring import Scorer
+    from ..weights import WeightsInfo
+
+DEFAULT_MAP = "scores"  # per-patch quality: where the distorted image is judged worse
+Progress = Callable[[str, int], contextlib.AbstractContextManager[Callable[[], None]]]
+
+
+@contextlib.contextmanager
+def no_progress(label: str, total: int) -> Iterator[Callable[[], None]]:
+    yield lambda: None
+
+
+def files_folder(output: Path) -> Path:
+    """The folder of a report's pictures and scripts: ``report.html`` -> ``report_files``."""
+    return output.with_name(f"{output.stem}_files")
+
+
+def _writing(folder: Path, exc: OSError) -> RadnError:
+    return RadnError(f"cannot write the report's pictures ({exc.strerror or exc})", folder)
+
+
+class BatchHeatmaps:
+    """The ``on_item`` hook of ``run_batch`` for `radn batch --report`: each pair's thumbnails, views
+    and heatmap, written as it comes from the images and result the batch already has.
+
+    A picture that cannot be written (disk full) does not stop the batch: the first error is kept in
+    ``error`` and no more pictures are made.
+    """
+
+    def __init__(self, output: Path, scorer: Scorer, *, kind: str = DEFAULT_MAP) -> None:
+        self.assets = Assets(files_folder(output))
+        self.weights = scorer.info.weights_id
+        self.precision = scorer.precision
+        self.higher_is_better = scorer.info.higher_is_better
+        self.kind = kind
+        self.error: str | None = None
+        try:
+            self.assets.create()
+        except OSError as exc:
+            raise _writing(self.assets.folder, exc) from None
+
+    def __call__(self, item: ScoredPair) -> None:
+        if self.error is not None:
+            return
+        ref_key, dist_key = self.assets.image_key(item.pair.ref), self.assets.image_key(item.pair.dist)
+        heatmap_key = None
+        if ref_key is not None and dist_key is not None:
+            heatmap_key = self.assets.heatmap_key(ref_key, dist_key, self.weights, self.precision, self.kind)
+        try:
+            self.assets.add_pair(
+                item, ref_key, dist_key, heatmap_key, kind=self.kind, higher_is_better=self.higher_is_better
+            )
+        except OSError as exc:
+            self.error = str(_writing(self.assets.folder, exc))
+
+
+@dataclass
+class Planned:
+    """A row and its pictures: keys into the asset folder, or why there is no heatmap."""
+
+    row: ResultRow
+    ref_path: Path
+    dist_path: Path
+    ref_key: str | None  # None: the file is not there
+    dist_key: str | None
+    heatmap_key: str | None = None  # the row's heatmap (drawn or not)
+    heatmap_ready: bool = False
+    heatmap_note: str = ""
+
+
+@dataclass
+class Built:
+    """What a build did, for the CLI's last lines."""
+
+    output: Path
+    folder: Path
+    rows: int
+    heatmaps: int  # rows shown with a heatmap
+    computed: int = 0  # heatmaps drawn by this build with the model
+    problems: list[str] = field(default_factory=list)
+
+
+def plan_rows(results: Results, assets: Assets, kind: str) -> list[Planned]:
+    """Each row with its image keys and heatmap key, and whether that heatmap is drawn already."""
+    keys: dict[Path, str | None] = {}
+    plans = []
+    for row in results.rows:
+        ref, dist = assets.locate(row.ref), assets.locate(row.dist)
+        for path in (ref, dist):
+            if path not in keys:
+                keys[path] = assets.image_key(path)
+        plan = Planned(row, ref, dist, keys[ref], keys[dist])
+        if not row.ok:
+            plan.heatmap_note = "no heatmap: the pair was not scored"
+        elif plan.ref_key is None or plan.dist_key is None:
+            plan.heatmap_note = "no heatmap: image not found"
+        else:
+            plan.heatmap_key = assets.heatmap_key(
+                plan.ref_key, plan.dist_key, row.weights, row.precision, kind
+            )
+            plan.heatmap_ready = assets.heatmap(plan.heatmap_key).is_file()
+            if not plan.heatmap_ready:
+                plan.heatmap_note = "heatmap not computed (radn report --no-heatmaps)"
+        plans.append(plan)
+    return plans
+
+
+def missing_heatmaps(plans: list[Planned]) -> dict[str, list[Planned]]:
+    """Rows whose heatmap is not drawn, by heatmap key (rows of one key share one picture)."""
+    wanted: dict[str, list[Planned]] = {}
+    for plan in plans:
+        if plan.heatmap_key is not None and not plan.heatmap_ready:
+            wanted.setdefault(plan.heatmap_key, []).append(plan)
+    return wanted
+
+
+def compute_heatmaps(
+    wanted: dict[str, list[Planned]],
+    assets: Assets,
+    scorer: Scorer,
+    *,
+    kind: str,
+    workers: int = 0,
+    progress: Progress = no_progress,
+) -> tuple[int, list[str]]:
+    """Score the pairs of ``wanted`` and draw their heatmaps (and the pictures of their images, which
+    are decoded anyway); returns how many were drawn and a line for each pair that failed."""
+    from contextlib import closing
+
+    from ..pairing import Pair
+    from ..pipeline import score_pairs
+
+    todo = sorted(wanted, key=lambda key: str(wanted[key][0].ref_path))  # one encoding per reference
+    pairs = [Pair(wanted[key][0].ref_path, wanted[key][0].dist_path) for key in todo]
+    drawn, problems = 0, []
+    with (
+        progress("heatmaps", len(todo)) as advance,
+        closing(score_pairs(scorer, pairs, workers=workers)) as scored,
+    ):
+        for key, item in zip(todo, scored):
+            first = wanted[key][0]
+            try:
+                assets.add_pair(
+                    item,
+                    first.ref_key,
+                    first.dist_key,
+                    key,
+                    kind=kind,
+                    higher_is_better=scorer.info.higher_is_better,
+                )
+            except OSError as exc:
+                raise _writing(assets.folder, exc) from None
+            if item.error:
+                note = f"no heatmap: {item.error}"
+                problems.append(note)
+            else:
+                drawn, note = drawn + 1, ""
+            for plan in wanted[key]:
+                plan.heatmap_ready, plan.heatmap_note = not item.error, note
+            advance()
+    return drawn, problems
+
+
+def make_pictures(
+    plans: list[Planned], assets: Assets, *, workers: int = 0, progress: Progress = no_progress
+) -> list[str]:
+    """Thumbnails and views of every image the folder lacks, decoded in ``workers`` threads;
+    returns a line for each image that could not be read."""
+    from ..images import load_image
+
+    todo: dict[str, Path] = {}
+    for plan in plans:
+        for key, path in ((plan.ref_key, plan.ref_path), (plan.dist_key, plan.dist_path)):
+            if key is not None and key not in todo and not assets.has_image(key):
+                todo[key] = path
+
+    def one(key: str) -> str | None:
+        try:
+            assets.add_image(key, load_image(todo[key]))
+        except RadnError as exc:
+            return str(exc)
+        except OSError as exc:
+            raise _writing(assets.folder, exc) from None
+        except (MemoryError, ValueError, RuntimeError) as exc:
+            return f"{todo[key]}: {reason(exc)}"
+        return None
+
+    problems = []
+    pool = ThreadPoolExecutor(max(1, workers or 2), thread_name_prefix="radn-pictures")
+    try:
+        with progress("pictures", len(todo)) as advance:
+            for problem in pool.map(one, todo):
+                if problem:
+                    problems.append(f"no pictures: {problem}")
+                advance()
+    finally:  # Ctrl-C: drop the pictures not started
+        pool.shutdown(wait=True, cancel_futures=True)
+    return problems
+
+
+def weights_mismatch(results: Results, info: WeightsInfo | None, *, heatmaps: bool = True) -> str | None:
+    """A one-line warning when the weights at hand did not score (all of) the CSV, else None."""
+    if info is None:
+        return None
+    others = sorted(set(results.weights) - {info.weights_id})
+    if not others:
+        return None
+    drawn = "heatmaps drawn now and " if heatmaps else ""
+    return (
+        f"{results.path} was scored with {', '.join(others)}, not with {info.weights_id}: {drawn}the score "
+        "scale and direction shown come from the latter"
+    )
+
+
+def build_report(
+    results: Results,
+    output: Path,
+    *,
+    info: WeightsInfo | None,
+    scorer: Callable[[], Scorer] | None,
+    kind: str = DEFAULT_MAP,
+    workers: int = 0,
+    progress: Progress = no_progress,
+) -> Built:
+    """Write ``output`` (the page) and its folder (``files_folder(output)``) for ``results``.
+
+    ``info``: the weights' metadata (score scale and direction; None when unknown). ``scorer``:
+    gives the model for heatmaps the folder lacks, called only when some are missing; None draws
+    none (--no-heatmaps; heatmaps already drawn are still shown). Raises RadnError when the page or
+    its pictures cannot be written.
+    """
+    from .page import page_context
+    from .render import write_report
+
+    assets = Assets(files_folder(output), base=results.path.parent)
+    try:
+        assets.create()
+    except OSError as exc:
+        raise _writing(assets.folder, exc) from None
+    rank_by_reference(results.rows, higher_is_better=info.higher_is_better if info is not None else True)
+    plans = plan_rows(results, assets, kind)
+    built = Built(output, assets.folder, len(plans), 0)
+    wanted = missing_heatmaps(plans)
+    if wanted and scorer is not None:
+        built.computed, built.problems = compute_heatmaps(
+            wanted, assets, scorer(), kind=kind, workers=workers, progress=progress
+        )
+    built.problems += make_pictures(plans, assets, workers=workers, progress=progress)
+    for plan in plans:  # the page leaves out pictures that could not be made
+        plan.ref_key = plan.ref_key if plan.ref_key and assets.has_image(plan.ref_key) else None
+        plan.dist_key = plan.dist_key if plan.dist_key and assets.has_image(plan.dist_key) else None
+    built.heatmaps = sum(plan.heatmap_ready for plan in plans)
+    context = page_context(results, plans, assets, info=info, kind=kind, heatmaps=scorer is not None)
+    write_report(output, context, assets.folder)
+    return built

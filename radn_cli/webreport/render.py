@@ -1,0 +1,56 @@
+"""The page itself: a Jinja2 environment with autoescaping on (every value from the CSV is escaped by
+Jinja, the rows' JSON by its ``tojson`` filter), the template and the page's script and style
+loaded as package data, and the files written: ``report.html`` (atomically) and, in its folder,
+``report.js`` and ``report.css``.
+
+The page loads nothing but those two files and the pictures in its folder, by relative paths: it
+works offline from ``file://``, where Chromium refuses ``fetch()`` of local files (hence the rows
+inline as JSON, not a data file fetched).
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import RadnError
+
+STATIC = ("report.js", "report.css")
+
+
+def environment():
+    """The Jinja2 environment of the report templates (autoescape on, undefined names are errors)."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("radn_cli.webreport", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_page(context: dict[str, Any]) -> str:
+    return environment().get_template("report.html.j2").render(**context)
+
+
+def _static(name: str) -> bytes:
+    return (resources.files("radn_cli.webreport") / "static" / name).read_bytes()
+
+
+def write_report(output: Path, context: dict[str, Any], folder: Path) -> None:
+    """Render the page to ``output`` and put its script and style in ``folder`` (which exists)."""
+    html = render_page(context)
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        for name in STATIC:
+            (folder / name).write_bytes(_static(name))
+        temporary.write_text(html, encoding="utf-8")
+        os.replace(temporary, output)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise RadnError(f"cannot write the report ({exc.strerror or exc})", output) from None
