@@ -4,7 +4,9 @@ Owns what a batch adds to the pipeline: skipping pairs already scored (``--resum
 pair, counts. A bad pair gets its error in its row and the run goes on. Ctrl-C stops after the pairs
 in flight (one on the CPU, one group on a GPU); every finished row is on disk. Prints nothing itself:
 progress is reported through ``on_start``, ``on_row`` and ``on_error``; ``on_item`` gets each pair as
-the pipeline gave it (images, per-patch result or error), after its row is written.
+the pipeline gave it (images, per-patch result or error), after its row is written. The pairs are
+scored in this process, or by an ``engine`` (:mod:`radn_cli.engines`: a Ray cluster) that streams
+the same items back; the rows, their guarantees and the counts stay here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from .engines import Engine
 from .pairing import Pair
 from .pipeline import ScoredPair, score_pairs
 from .results import ResultsWriter
@@ -29,7 +32,7 @@ class BatchSummary:
 
 
 def run_batch(
-    scorer: Scorer,
+    scorer: Scorer | None,
     pairs: Iterable[Pair],
     output: Path,
     *,
@@ -41,29 +44,39 @@ def run_batch(
     on_row: Callable[[], None] | None = None,
     on_error: Callable[[str], None] | None = None,
     on_item: Callable[[ScoredPair], None] | None = None,
+    engine: Engine | None = None,
 ) -> BatchSummary:
     """Score ``pairs`` into the CSV ``output`` through ``pipeline.score_pairs`` (``workers`` decoding
-    threads, ``pairs_per_step`` pairs scored together; 0: the device's defaults)."""
+    threads, ``pairs_per_step`` pairs scored together; 0: the device's defaults), or through
+    ``engine`` (then ``scorer`` may be None)."""
     summary = BatchSummary()
-    weights_id = scorer.info.weights_id
+    if engine is None:
+        if scorer is None:
+            raise ValueError("run_batch needs a scorer or an engine")
+        weights_id, precision = scorer.info.weights_id, scorer.precision
+
+        def engine_score(todo: list[Pair]):
+            return score_pairs(scorer, todo, workers=workers, pairs_per_step=pairs_per_step)
+    else:
+        weights_id, precision, engine_score = engine.weights_id, engine.precision, engine.score
     with ResultsWriter(output, resume=resume, overwrite=overwrite) as writer:
         done = writer.done_keys() if resume else set()
         todo = []
         for pair in pairs:
-            if (str(pair.ref), str(pair.dist), weights_id, scorer.precision) in done:
+            if (str(pair.ref), str(pair.dist), weights_id, precision) in done:
                 summary.skipped += 1
             else:
                 todo.append(pair)
         if on_start:
             on_start(len(todo))
         try:
-            with closing(score_pairs(scorer, todo, workers=workers, pairs_per_step=pairs_per_step)) as scored:
+            with closing(engine_score(todo)) as scored:
                 for item in scored:
                     row = {
                         "ref": str(item.pair.ref),
                         "dist": str(item.pair.dist),
                         "weights": weights_id,
-                        "precision": scorer.precision,
+                        "precision": precision,
                         "error": item.error or "",
                     }
                     if item.error:

@@ -119,3 +119,35 @@ def test_default_group_size_is_one_pair_on_the_cpu(weights_file):
     scorer = Scorer(load_weights(weights_file), device="cpu")
     assert group_size(scorer) == 1 and group_size(scorer, 5) == 5
     assert scorer.batch_size == 256
+
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from radn_cli.cli import app
+
+    return CliRunner().invoke(app, ["batch", *map(str, args)])
+
+
+def test_engine_options_are_checked_before_any_work(tmp_path, pairs):
+    folders = ["--ref-dir", tmp_path, "--dist-dir", tmp_path, "-o", tmp_path / "out.csv"]
+    for flags, message in (
+        (["--actors", "2"], "--actors need --engine ray"),
+        (["--ray-address", "auto", "--gpus-per-actor", "1"], "--ray-address, --gpus-per-actor need"),
+        (["--engine", "ray", "--workers", "3"], "--workers: not with --engine ray"),
+        (["--engine", "ray", "--device", "cpu"], "--device"),
+    ):
+        result = _cli(*folders, *flags)
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_missing_ray_is_a_one_line_error(tmp_path, pairs, weights_file, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    (tmp_path / "pairs.csv").write_text("ref,dist\nref0.png,ref0_0.png\n")
+    result = _cli("--pairs", tmp_path / "pairs.csv", "-o", tmp_path / "out.csv", "--engine", "ray")
+    assert result.exit_code == 2
+    assert "pip install 'radn[ray]'" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..errors import ExitCode, RadnError, UsageError
-from .console import ProgressBar, error, note, progress_bar, warn
+from .console import ProgressBar, ctrl_c_deferred, error, note, progress_bar, warn
 from .inputs import check_outputs, make_scorer
 from .options import (
     BatchOpt,
@@ -20,8 +21,14 @@ from .options import (
     VerboseOpt,
     WeightsOpt,
     WorkersOpt,
+    precision_name,
 )
 from .report import check_report_output, write_html_report
+
+
+class EngineName(str, Enum):
+    local = "local"
+    ray = "ray"
 
 
 def batch(
@@ -67,6 +74,41 @@ def batch(
             show_default=False,
         ),
     ] = None,
+    engine: Annotated[
+        EngineName,
+        typer.Option(
+            "--engine",
+            help="Who scores: local (this process) or ray (an actor pool on a Ray cluster; "
+            "pip install 'radn[ray]'). The CSV is written here either way.",
+        ),
+    ] = EngineName.local,
+    ray_address: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster to join (as `ray start --head` prints it, auto, or ray://HOST:10001). "
+            "Default: a local Ray instance for this run.",
+            show_default=False,
+        ),
+    ] = None,
+    actors: Annotated[
+        Optional[int],
+        typer.Option(
+            "--actors",
+            min=1,
+            help="Ray actors, each loading the weights once. Default: one per GPU, else one per CPU.",
+            show_default=False,
+        ),
+    ] = None,
+    gpus_per_actor: Annotated[
+        Optional[float],
+        typer.Option(
+            "--gpus-per-actor",
+            min=0.0,
+            help="GPUs per Ray actor (0: CPU actors). Default: 1 when the cluster has GPUs, else 0.",
+            show_default=False,
+        ),
+    ] = None,
     workers: WorkersOpt = 0,
     pairs_per_step: PairsPerStepOpt = 0,
     weights: WeightsOpt = None,
@@ -77,7 +119,8 @@ def batch(
 ) -> None:
     """Score many pairs to CSV (ref, dist, score, patches, width, height, weights, precision, error).
 
-    Rows are written as they are scored; Ctrl-C keeps them, and --resume goes on from there.
+    Rows are written as they are scored; Ctrl-C keeps them, and --resume goes on from there. With
+    --engine ray the pairs are scored on a Ray cluster with the same CSV, resume and error rows.
     """
     from ..pairing import pair_folders, read_pairs_csv
 
@@ -87,6 +130,7 @@ def batch(
         raise UsageError("give --ref-dir and --dist-dir, or --pairs")
     if resume and overwrite:
         raise UsageError("--resume and --overwrite exclude each other")
+    _check_engine_options(engine, ray_address, actors, gpus_per_actor, workers, pairs_per_step, device)
     check_outputs(output)
     if report is not None:
         check_report_output(report, output)
@@ -95,11 +139,17 @@ def batch(
         raise RadnError("exists; use --resume to continue it or --overwrite to replace it", output)
     pairing = read_pairs_csv(pairs) if pairs is not None else pair_folders(ref_dir, dist_dir, mode=pair_by)
     _report_unmatched(pairing)
-    scorer = make_scorer(weights, device, precision, batch_size)
+    scorer, remote = None, None
+    if engine is EngineName.ray:
+        remote = _ray_engine(weights, ray_address, actors, gpus_per_actor, precision, batch_size)
+        info, scored_in = remote.info, remote.precision
+    else:
+        scorer = make_scorer(weights, device, precision, batch_size)
+        info, scored_in = scorer.info, scorer.precision
     from ..batch import run_batch
     from ..webreport import BatchHeatmaps
 
-    pictures = BatchHeatmaps(report, scorer) if report is not None else None
+    pictures = BatchHeatmaps(report, info, scored_in) if report is not None else None
     started = time.perf_counter()
     bars: list[ProgressBar | None] = []
     try:
@@ -115,6 +165,7 @@ def batch(
             on_row=lambda: bars[-1] and bars[-1].advance(),
             on_error=lambda message: error(message),
             on_item=pictures,
+            engine=remote,
         )
     finally:
         for bar in bars:
@@ -134,13 +185,49 @@ def batch(
         write_html_report(
             read_results(output),
             report,
-            info=scorer.info,
-            scorer=lambda: scorer,
+            info=info,
+            scorer=lambda: scorer or make_scorer(weights, device, precision, batch_size),
             kind=pictures.kind,
             workers=workers,
         )
     if summary.failed:
         raise typer.Exit(int(ExitCode.ERROR))
+
+
+def _check_engine_options(engine, ray_address, actors, gpus_per_actor, workers, pairs_per_step, device):
+    """The Ray options need --engine ray; the local engine's options do not apply to it."""
+    if engine is not EngineName.ray:
+        given = [
+            flag
+            for flag, value in (
+                ("--ray-address", ray_address),
+                ("--actors", actors),
+                ("--gpus-per-actor", gpus_per_actor),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(f"{', '.join(given)} need --engine ray")
+        return
+    local = [flag for flag, value in (("--workers", workers), ("--pairs-per-step", pairs_per_step)) if value]
+    if device != "auto":
+        local.append("--device (the actors' device follows --gpus-per-actor)")
+    if local:
+        raise UsageError(f"{', '.join(local)}: not with --engine ray")
+
+
+def _ray_engine(weights, address, actors, gpus_per_actor, precision, batch_size):
+    with ctrl_c_deferred():
+        from ..engines.ray_engine import RayEngine
+
+        return RayEngine(
+            weights,
+            address=address,
+            actors=actors,
+            gpus_per_actor=gpus_per_actor,
+            precision=precision_name(precision),
+            batch_size=batch_size,
+        )
 
 
 def _report_unmatched(pairing) -> None:

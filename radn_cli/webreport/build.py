@@ -52,14 +52,15 @@ class BatchHeatmaps:
     and heatmap, written as it comes from the images and result the batch already has.
 
     A picture that cannot be written (disk full) does not stop the batch: the first error is kept in
-    ``error`` and no more pictures are made.
+    ``error`` and no more pictures are made. Items scored elsewhere (``--engine ray``) come without
+    their images; they are decoded here.
     """
 
-    def __init__(self, output: Path, scorer: Scorer, *, kind: str = DEFAULT_MAP) -> None:
+    def __init__(self, output: Path, info: WeightsInfo, precision: str, *, kind: str = DEFAULT_MAP) -> None:
         self.assets = Assets(files_folder(output))
-        self.weights = scorer.info.weights_id
-        self.precision = scorer.precision
-        self.higher_is_better = scorer.info.higher_is_better
+        self.weights = info.weights_id
+        self.precision = precision
+        self.higher_is_better = info.higher_is_better
         self.kind = kind
         self.error: str | None = None
         try:
@@ -75,11 +76,23 @@ class BatchHeatmaps:
         if ref_key is not None and dist_key is not None:
             heatmap_key = self.assets.heatmap_key(ref_key, dist_key, self.weights, self.precision, self.kind)
         try:
+            if item.result is not None and (item.ref is None or item.dist is None):
+                item = _with_images(item)
             self.assets.add_pair(
                 item, ref_key, dist_key, heatmap_key, kind=self.kind, higher_is_better=self.higher_is_better
             )
         except OSError as exc:
             self.error = str(_writing(self.assets.folder, exc))
+        except RadnError as exc:  # an image that decoded where it was scored but not here
+            self.error = str(exc)
+
+
+def _with_images(item: ScoredPair) -> ScoredPair:
+    from dataclasses import replace
+
+    from ..images import load_image
+
+    return replace(item, ref=load_image(item.pair.ref), dist=load_image(item.pair.dist))
 
 
 @dataclass
