@@ -155,3 +155,17 @@ def test_resume_after_the_driver_is_killed(cluster, weights_file, tmp_path):
     assert again.returncode == 0, stderr[-2000:]
     assert f"{kept} already done" in stderr
     _assert_each_pair_once(out, dists)
+
+
+def test_ctrl_c_keeps_the_rows_written(cluster, weights_file, tmp_path):
+    refs, dists = _folders(tmp_path, refs=10, per_ref=4, side=160)
+    out = tmp_path / "scores.csv"
+    args = ["--ref-dir", refs, "--dist-dir", dists, "-o", out, "--weights", weights_file]
+    run = _start([*args, "--engine", "ray", "--ray-address", cluster])
+    _wait_for_rows(out, 2, run)
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130, stderr[-2000:]
+    assert "(interrupted)" in stderr and "Traceback" not in stderr
+    rows = _rows(out)
+    assert 2 <= len(rows) < 40 and all(r["score"] for r in rows)
