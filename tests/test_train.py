@@ -381,3 +381,17 @@ def test_initialisation_keeps_activations_order_one():
     groups = parameter_groups(model, 1e-4)
     assert groups[1]["lr"] == pytest.approx(1e-4 * OFFSET_LR_FACTOR)
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+def test_a_checkpoint_from_before_a_new_setting_resumes(photo_dir, tmp_path):
+    settings = dict(pretrain_steps=0, steps=2)
+    train(_config(photo_dir, tmp_path / "run", **settings), stop_at=1)
+    checkpoint = tmp_path / "run" / "last.ckpt"
+    saved = torch.load(checkpoint, weights_only=True)
+    del saved["config"]["window"], saved["world"]  # as written before --window and torchrun existed
+    torch.save(saved, checkpoint)
+    events = []
+    train(_config(photo_dir, tmp_path / "run", **settings), resume=True, on_event=events.append)
+    assert [e["step"] for e in events if e["event"] == "step"] == [2]
+    with pytest.raises(UsageError, match="other settings"):
+        train(_config(photo_dir, tmp_path / "run", **settings, window=256), resume=True)

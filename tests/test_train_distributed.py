@@ -107,3 +107,10 @@ def test_two_gloo_ranks_train_export_and_resume(photos, tmp_path):
     weights = load_weights(out / "last.safetensors")
     assert weights.info.metadata["steps"] == "6"
     assert "resumed at step" in again.stderr
+
+    # the number of processes decides the batches: a run of 2 ranks does not resume in one
+    from radn_cli.errors import UsageError
+    from radn_cli.train.loop import TrainConfig, train
+
+    with pytest.raises(UsageError, match="2 process"):
+        train(TrainConfig.from_file(config, steps=6), resume=True)

@@ -257,7 +257,8 @@ class SyntheticStream(torch.utils.data.IterableDataset):
         stream (with one rank, batch ``step``)."""
         return torch.Generator().manual_seed(self.seed * 1_000_003 + step * self.world + self.rank)
 
-    def batch(self, bank: PhotoBank, step: int) -> Batch:
+    def batch(self, bank: PhotoBank, step: int, device: torch.device | None = None) -> Batch:
+        """This rank's batch at ``step``, made on ``device`` (default: the CPU, as in the workers)."""
         return make_batch(
             bank,
             self.generator(step),
@@ -266,7 +267,7 @@ class SyntheticStream(torch.utils.data.IterableDataset):
             patches=self.patches,
             crop=self.crop,
             contrastive=step < self.pretrain_steps,
-            device=torch.device("cpu"),
+            device=device or torch.device("cpu"),
             clean=self.clean,
             shift=self.shift,
             window=self.window,

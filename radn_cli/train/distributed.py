@@ -56,8 +56,17 @@ def setup(device: torch.device) -> tuple[Ranks, torch.device]:
     if not ranks.distributed:
         return ranks, device
     if device.type == "cuda":
-        if device.index is None:
-            device = torch.device("cuda", ranks.local_rank % torch.cuda.device_count())
+        if device.index is not None:
+            raise UsageError(
+                "under torchrun each process takes the GPU of its local rank: "
+                f"give --device cuda, not {device}"
+            )
+        if ranks.local_rank >= torch.cuda.device_count():
+            raise UsageError(
+                f"local rank {ranks.local_rank} has no GPU of its own ({torch.cuda.device_count()} on "
+                "this node): start at most one process per GPU (--nproc-per-node)"
+            )
+        device = torch.device("cuda", ranks.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
@@ -77,6 +86,17 @@ def agree(flag: bool, ranks: Ranks, device: torch.device) -> bool:
     decision = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.broadcast(decision, src=0)
     return bool(decision.item())
+
+
+def all_equal(value: int, ranks: Ranks, device: torch.device) -> bool:
+    """Whether every rank holds the same integer (a resumed step, say); the same answer on all."""
+    if not ranks.distributed:
+        return True
+    low = torch.tensor([float(value)], device=device)
+    high = low.clone()
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    return bool(low.item() == high.item())
 
 
 def mean_over_ranks(value: torch.Tensor, ranks: Ranks) -> torch.Tensor:

@@ -25,7 +25,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -258,14 +258,20 @@ def _train(
     total = config.pretrain_steps + config.steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, total))
     average = WeightAverage(model, config.ema) if config.ema and ranks.main else None
-    trained = distributed.wrap(model, ranks, device)  # the model itself in one process
     state = TrainState()
     g = torch.Generator().manual_seed(config.seed)
     checkpoint = out / CHECKPOINT
     if resume and checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if saved["config"] != _comparable(config):
+        current = _comparable(config)
+        defaults = {k: v for k, v in _DEFAULTS.items() if k in current}  # for settings added since
+        if {**defaults, **saved["config"]} != current:
             raise UsageError(f"{checkpoint}: the run was started with other settings; use another --out")
+        if saved.get("world", 1) != ranks.world:
+            raise UsageError(
+                f"{checkpoint}: the run was started with {saved.get('world', 1)} process(es), not "
+                f"{ranks.world}; resume it with as many (they decide the batches)"
+            )
         model.load_state_dict(saved["model"])
         if average is not None:
             average.model.load_state_dict(saved.get("ema", saved["model"]))
@@ -276,7 +282,12 @@ def _train(
         if device.type == "cuda" and "cuda_rng" in saved:
             torch.cuda.set_rng_state(saved["cuda_rng"], device)
         state = TrainState(**saved["state"])
+        if ranks.rank:  # the saved generator state is rank 0's: the others draw their own dropout
+            torch.manual_seed(config.seed * 1_000_003 + state.step * ranks.world + ranks.rank)
         emit({"event": "resumed", "step": state.step})
+    if not distributed.all_equal(state.step, ranks, device):
+        raise RadnError(f"the ranks resumed at different steps: does every node see {checkpoint}?")
+    trained = distributed.wrap(model, ranks, device)  # the model itself in one process
     if ranks.main:
         (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
@@ -309,7 +320,9 @@ def _train(
             break
         if stop_at is not None and state.step >= stop_at:
             if ranks.main:
-                _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average)
+                _save_checkpoint(
+                    checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world
+                )
             emit({"event": "stopped", "step": state.step})
             distributed.barrier(ranks)
             return out / BEST
@@ -321,7 +334,7 @@ def _train(
         elif stream is not None:
             batch = next(stream).to(device)
         elif ranks.distributed:  # the rank's own batch of the keyed stream
-            batch = keyed.batch(bank, state.step).to(device)
+            batch = keyed.batch(bank, state.step, device)
         else:
             batch = make_batch(
                 bank,
@@ -374,7 +387,7 @@ def _train(
             log.write(json.dumps(event) + "\n")
         emit(event)
         if state.step % config.checkpoint_every == 0 or state.step == total:
-            _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average)
+            _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world)
 
     if not ranks.main:
         distributed.barrier(ranks)  # until rank 0 has exported
@@ -392,7 +405,7 @@ def _train(
                 "message": f"scores are on the scale of {rated.database.name}: {rated.database.scale}",
             }
         )
-    _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average)
+    _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world)
     emit(
         {
             "event": "done",
@@ -407,6 +420,9 @@ def _train(
     return out / BEST
 
 
+_DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+
+
 def _comparable(config: TrainConfig) -> dict:
     """Settings that must not change when a run is resumed (time limit, device and the number of data
     workers may: with workers the batches depend on the seed and the step only)."""
@@ -416,7 +432,15 @@ def _comparable(config: TrainConfig) -> dict:
 
 
 def _save_checkpoint(
-    path: Path, model, optimizer, scheduler, g, state: TrainState, config: TrainConfig, average=None
+    path: Path,
+    model,
+    optimizer,
+    scheduler,
+    g,
+    state: TrainState,
+    config: TrainConfig,
+    average=None,
+    world: int = 1,
 ) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(
@@ -428,6 +452,7 @@ def _save_checkpoint(
             "torch_rng": torch.get_rng_state(),
             "state": asdict(state),
             "config": _comparable(config),
+            "world": world,
             **({"ema": average.model.state_dict()} if average is not None else {}),
             **({"cuda_rng": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {}),
         },
