@@ -169,3 +169,12 @@ def test_ctrl_c_keeps_the_rows_written(cluster, weights_file, tmp_path):
     assert "(interrupted)" in stderr and "Traceback" not in stderr
     rows = _rows(out)
     assert 2 <= len(rows) < 40 and all(r["score"] for r in rows)
+
+
+def test_too_few_gpus_fail_before_the_output_is_opened(cluster, weights_file, tmp_path):
+    refs, dists = _folders(tmp_path, refs=1, per_ref=1, side=64)
+    out = tmp_path / "scores.csv"
+    args = ["--ref-dir", refs, "--dist-dir", dists, "-o", out, "--weights", weights_file]
+    result = _batch(*args, "--engine", "ray", "--ray-address", cluster, "--gpus-per-actor", "1")
+    assert result.exit_code == 1 and "the Ray cluster has 0 GPU(s)" in result.output, result.output
+    assert not out.exists()  # nothing to --resume or --overwrite: the same command works once fixed

@@ -130,7 +130,9 @@ def batch(
         raise UsageError("give --ref-dir and --dist-dir, or --pairs")
     if resume and overwrite:
         raise UsageError("--resume and --overwrite exclude each other")
-    _check_engine_options(engine, ray_address, actors, gpus_per_actor, workers, pairs_per_step, device)
+    _check_engine_options(
+        engine, ray_address, actors, gpus_per_actor, workers, pairs_per_step, device, precision
+    )
     check_outputs(output)
     if report is not None:
         check_report_output(report, output)
@@ -142,6 +144,7 @@ def batch(
     scorer, remote = None, None
     if engine is EngineName.ray:
         remote = _ray_engine(weights, ray_address, actors, gpus_per_actor, precision, batch_size)
+        remote.connect()  # before the output opens: a wrong address or too few GPUs leave no file
         info, scored_in = remote.info, remote.precision
     else:
         scorer = make_scorer(weights, device, precision, batch_size)
@@ -194,7 +197,9 @@ def batch(
         raise typer.Exit(int(ExitCode.ERROR))
 
 
-def _check_engine_options(engine, ray_address, actors, gpus_per_actor, workers, pairs_per_step, device):
+def _check_engine_options(
+    engine, ray_address, actors, gpus_per_actor, workers, pairs_per_step, device, precision
+):
     """The Ray options need --engine ray; the local engine's options do not apply to it."""
     if engine is not EngineName.ray:
         given = [
@@ -212,6 +217,8 @@ def _check_engine_options(engine, ray_address, actors, gpus_per_actor, workers, 
     local = [flag for flag, value in (("--workers", workers), ("--pairs-per-step", pairs_per_step)) if value]
     if device != "auto":
         local.append("--device (the actors' device follows --gpus-per-actor)")
+    if precision_name(precision) == "fp16" and gpus_per_actor == 0:
+        local.append("--precision fp16 with --gpus-per-actor 0 (fp16 runs on GPUs only)")
     if local:
         raise UsageError(f"{', '.join(local)}: not with --engine ray")
 

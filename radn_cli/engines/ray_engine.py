@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import RadnError, UsageError
+from ..errors import RadnError, UsageError, first_line
 from ..pairing import Pair
 from ..pipeline import ScoredPair
 from ..scoring import PairScore
@@ -156,14 +156,39 @@ class RayEngine:
         self.precision = precision
         self.address, self.actors, self.gpus_per_actor = address, actors, gpus_per_actor
         self.batch_size = batch_size
-        self.pool: dict = {}  # what the last run used: actors, gpus_per_actor, device
+        self.pool: dict = {}  # set by connect: actors, gpus_per_actor, device
+        self._started = False  # a local Ray instance started by connect
+
+    def connect(self) -> None:
+        """Join the cluster (or start a local instance) and size the pool: a wrong address or too few
+        GPUs fail here, before the batch opens its output. ``score`` calls it when not done yet."""
+        ray = import_ray()
+        if not ray.is_initialized():
+            quiet_ray()
+            try:
+                ray.init(
+                    address=self.address,
+                    logging_level=logging.ERROR,
+                    log_to_driver=False,
+                    include_dashboard=False,
+                    configure_logging=True,
+                )
+            except Exception as exc:  # Ray raises ConnectionError, ValueError, RuntimeError ...
+                where = f"at {self.address}" if self.address else "(a local instance)"
+                raise RadnError(f"cannot start Ray {where}: {first_line(str(exc))}") from exc
+            self._started = True
+        self.pool = self._pool(ray)
+
+    def close(self) -> None:
+        """Stop the local Ray instance this engine started (a cluster it joined keeps running)."""
+        if self._started:
+            import_ray().shutdown()
+            self._started = False
 
     def _pool(self, ray) -> dict:
         resources = ray.cluster_resources()
         gpus = float(resources.get("GPU", 0))
         per_actor = self.gpus_per_actor if self.gpus_per_actor is not None else (1.0 if gpus else 0.0)
-        if per_actor > 0 and gpus < per_actor:
-            raise RadnError(f"--gpus-per-actor {per_actor:g}, but the Ray cluster has {gpus:g} GPUs")
         if per_actor == 0 and self.precision == "fp16":
             raise UsageError("fp16 runs on GPUs only: give --gpus-per-actor or use fp32/bf16")
         if self.actors:
@@ -172,24 +197,20 @@ class RayEngine:
             actors = max(1, int(gpus // per_actor))
         else:
             actors = max(1, int(resources.get("CPU", 1)))
+        if per_actor and actors * per_actor > gpus:
+            raise RadnError(
+                f"{actors} actor(s) x {per_actor:g} GPU(s) each, but the Ray cluster has {gpus:g} GPU(s)"
+            )
         return {"actors": actors, "gpus_per_actor": per_actor, "device": "cuda" if per_actor else "cpu"}
 
     def score(self, pairs: list[Pair]) -> Iterator[ScoredPair]:
         ray = import_ray()
-        started_here = not ray.is_initialized()
-        if started_here:
-            quiet_ray()
-            ray.init(
-                address=self.address,
-                logging_level=logging.ERROR,
-                log_to_driver=False,
-                include_dashboard=False,
-                configure_logging=True,
-            )
         try:
             if not pairs:
                 return
-            self.pool = pool = self._pool(ray)
+            if not self.pool:
+                self.connect()
+            pool = self.pool
             context = ray.data.DataContext.get_current()
             context.execution_options.preserve_order = True  # the CSV in the order of the pairs
             context.enable_progress_bars = False  # radn draws its own
@@ -207,12 +228,11 @@ class RayEngine:
                     "batch_size": self.batch_size,
                     "threads": 1,
                 },
-                compute=ray.data.ActorPoolStrategy(size=pool["actors"]),
+                compute=ray.data.ActorPoolStrategy(size=min(pool["actors"], len(chunks))),
                 num_cpus=1,
                 num_gpus=pool["gpus_per_actor"],
             )
             for row in scored.iter_rows():
                 yield from_row(row)
         finally:
-            if started_here:
-                ray.shutdown()
+            self.close()
