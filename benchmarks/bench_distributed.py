@@ -13,8 +13,8 @@ mean much. And the largest difference from the default engine's scores.
 
 torchrun: `torchrun --standalone --nproc-per-node N -m radn_cli train` on synthetic batches of the
 pristine photos (or a folder of generated ones), N = 1 and 2, the same per-rank batch (2 photos x 4
-versions, 192 crops), fp32; reported: the median training images/s over the steps after the first
-two (all ranks' images), from the run's log.jsonl.
+versions, 192 crops), fp32 or bf16 (`--precision`); reported: the median training images/s over the
+steps after the first two (all ranks' images), from the run's log.jsonl.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def bench_ray(pairs: int, size: int, refs: int = 4) -> None:
             )
 
 
-def bench_ddp(steps: int) -> None:
+def bench_ddp(steps: int, precision: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         photos = PHOTOS
@@ -108,6 +108,7 @@ def bench_ddp(steps: int) -> None:
             settings = {
                 "photos": str(photos), "out": str(out), "steps": steps, "photos_per_batch": 2,
                 "per_photo": 4, "val_every": 10_000, "val_photos": 2, "checkpoint_every": 10_000,
+                "precision": precision,
             }  # fmt: skip
             config.write_text(json.dumps(settings))
             command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
@@ -118,7 +119,7 @@ def bench_ddp(steps: int) -> None:
                 sys.exit(f"torchrun failed: {result.stderr[-2000:]}")
             events = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
             rates[ranks] = statistics.median(e["images_per_s"] for e in events if e["step"] > 2)
-            print(f"torchrun, {ranks} rank(s): {rates[ranks]:.2f} training images/s")
+            print(f"torchrun, {ranks} rank(s), {precision}: {rates[ranks]:.2f} training images/s")
         print(f"2 ranks / 1 rank: {rates[2] / rates[1]:.2f}x")
 
 
@@ -128,11 +129,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=288)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--skip", choices=("ray", "ddp"))
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="torchrun runs")
     args = parser.parse_args()
     if args.skip != "ray":
         bench_ray(args.pairs, args.size)
     if args.skip != "ddp":
-        bench_ddp(args.steps)
+        bench_ddp(args.steps, args.precision)
 
 
 if __name__ == "__main__":
