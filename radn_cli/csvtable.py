@@ -8,6 +8,11 @@ columns ignored); every row needs a value for each required column (except those
 ``may_be_blank``). Blank lines are skipped. Cells are returned as written. A file whose header is not
 the expected one raises ``HeaderError`` (a ``PairingError``), so that a caller can say what kind of
 file it expected.
+
+A file radn wrote itself may hold bytes that are not UTF-8 (file names that are not, written with
+``surrogateescape`` so that they still name the files): its reader passes ``errors="surrogateescape"``
+and gets them back as they were written, as lone surrogates (U+DC80..U+DCFF). Shown to a person, such
+text needs those made readable first.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-def _text(path: Path, what: str) -> str:
+def _text(path: Path, what: str, errors: str) -> str:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -50,7 +55,7 @@ def _text(path: Path, what: str) -> str:
     if nul >= 0:
         raise PairingError(f"line {_line_of(data, nul)}: contains NUL bytes; not a CSV text file", path)
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8", errors)
     except UnicodeDecodeError as error:
         raise PairingError(
             f"line {_line_of(data, error.start)}: not UTF-8 text (byte 0x{data[error.start]:02x}); "
@@ -66,15 +71,18 @@ def read_table(
     *,
     what: str = "CSV file",
     may_be_blank: tuple[str, ...] = (),
+    errors: str = "strict",
 ) -> tuple[int, list[Row]]:
     """The header's line number and the rows of a CSV file with the named columns (module doc).
 
     ``may_be_blank``: required columns (the header must name them) whose cells may be empty.
+    ``errors``: how bytes that are not UTF-8 are decoded (``bytes.decode``); "strict" refuses the
+    file, "surrogateescape" is for files radn wrote (module doc).
     Raises PairingError (HeaderError for the header) naming the file, the line and the problem;
     ``what`` names the file's role in messages ("pairs list").
     """
     path = Path(path)
-    reader = csv.reader(io.StringIO(_text(path, what), newline=""), strict=True)
+    reader = csv.reader(io.StringIO(_text(path, what, errors), newline=""), strict=True)
     quoted = [repr(c) for c in required]
     wanted = " and ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
     columns: dict[str, int] | None = None

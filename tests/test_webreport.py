@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import doctest
+import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -55,11 +57,12 @@ def write_csv(path: Path, rows: list[tuple]) -> Path:
 
 
 def write_results(path: Path, rows: list[tuple]) -> Path:
-    """A results CSV of ``rows`` (ref, dist, score, weights, error; the size columns filled in)."""
-    full = [
-        (ref, dist, score, 6 if score else "", 96 if score else "", 64 if score else "", w, "fp32", e)
-        for ref, dist, score, w, e in rows
-    ]
+    """A results CSV of ``rows`` (ref, dist, score, weights, error[, precision: fp32]; the size
+    columns filled in)."""
+    full = []
+    for ref, dist, score, weights, error, *precision in rows:
+        size = (6, 96, 64) if score else ("", "", "")
+        full.append((ref, dist, score, *size, weights, *(precision or ["fp32"]), error))
     write_csv(path, [tuple(HEADER_LINE.strip().split(",")), *full])
     return path
 
@@ -130,6 +133,41 @@ def test_read_results_rows_failures_methods_and_ranks(tmp_path):
     assert [row.rank for row in results.rows] == [1, 2, None, 1]
     summaries = stats.method_summaries(results.rows, results.methods, higher_is_better=True)
     assert [(s.name, s.n, s.failed, s.mean) for s in summaries] == [("B", 1, 1, 4.5), ("A", 2, 0, 2.75)]
+
+
+def test_ranks_compare_scores_of_one_weights_and_precision(tmp_path):
+    """A resumed CSV may hold a pair under two weights or precisions: each set is ranked apart."""
+    rows = [
+        ("r/1.png", "out/A/1.png", 3.5, "w@1", ""),
+        ("r/1.png", "out/B/1.png", 4.5, "w@1", ""),
+        ("r/1.png", "out/A/1.png", 9.0, "w@2", ""),
+        ("r/1.png", "out/B/1.png", 1.0, "w@2", ""),
+        ("r/1.png", "out/A/1.png", 4.0, "w@1", "", "bf16"),
+    ]
+    results = read_results(write_results(tmp_path / "scores.csv", rows))
+    data.rank_by_reference(results.rows, higher_is_better=True)
+    assert [row.rank for row in results.rows] == [2, 1, 1, 2, 1]
+    data.rank_by_reference(results.rows, higher_is_better=False)
+    assert [row.rank for row in results.rows] == [1, 2, 2, 1, 1]
+
+
+def test_report_groups_the_per_reference_list_by_weights_and_precision(tmp_path):
+    """With several weights in the CSV, each row names its rank group for the page's script."""
+    one = write_results(
+        tmp_path / "one.csv", [("r.png", "a.png", 3.0, "w@1", ""), ("r.png", "b.png", 4.0, "w@1", "")]
+    )
+    two = write_results(
+        tmp_path / "two.csv", [("r.png", "a.png", 3.0, "w@1", ""), ("r.png", "a.png", 1.0, "w@2", "")]
+    )
+    for scores, groups, ranks in (
+        (one, [None, None], [2, 1]),
+        (two, ["r.png (w@1, fp32)", "r.png (w@2, fp32)"], [1, 1]),
+    ):
+        page = tmp_path / f"{scores.stem}.html"
+        result = run("report", scores, "-o", page, "--no-heatmaps")
+        assert result.exit_code == 0, result.output
+        rows = json.loads(_data(page.read_text(encoding="utf-8")))["rows"]
+        assert [row.get("g") for row in rows] == groups and [row["r"] for row in rows] == ranks
 
 
 @pytest.mark.parametrize(
@@ -232,6 +270,75 @@ def test_batch_report_draws_heatmaps_while_scoring_and_report_reuses_them(
     assert "(5 with a heatmap) ->" in again.stderr and "computed now" not in again.stderr
     assert "warning" not in again.stderr
     assert sorted((folder / "heat").iterdir()) == heatmaps
+
+
+def test_report_of_file_names_that_are_not_utf8(tmp_path, weights_file):
+    """radn writes such names with surrogateescape; the report reads them so, still finds the files
+    and shows the names with U+FFFD (the page is strict UTF-8, no lone surrogate in it)."""
+    name = os.fsdecode(b"caf\xe9.png")  # a Linux file name that is not UTF-8
+    refs, dists = tmp_path / "refs", tmp_path / "dists"
+    try:
+        save(refs / name, picture(0))
+        save(dists / name, distorted(picture(0), 1, 12.0))
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses file names that are not UTF-8")
+    scores, first, second = tmp_path / "scores.csv", tmp_path / "batch.html", tmp_path / "report.html"
+    args = ("--ref-dir", refs, "--dist-dir", dists, "-o", scores, "--weights", weights_file)
+    batch = run("batch", *args, "--report", first)
+    assert batch.exit_code == 0, batch.output
+    assert b"caf\xe9.png" in scores.read_bytes()  # as radn wrote it: the file's name
+    assert "radn: report of 1 pairs (1 with a heatmap) ->" in batch.stderr and "warning" not in batch.stderr
+    report = run("report", scores, "-o", second, "--weights", weights_file)
+    assert report.exit_code == 0, report.output
+    assert "(1 with a heatmap, 1 computed now)" in report.stderr and "warning" not in report.stderr
+    for page in (first, second):
+        text = page.read_bytes().decode("utf-8")  # strict
+        assert not re.search(r"[\ud800-\udfff]|\\ud[89a-f]", text, re.I), "a lone surrogate in the page"
+        (row,) = json.loads(_data(text))["rows"]
+        assert row["ref"] == str(refs / "caf\ufffd.png") and row["dist"] == str(dists / "caf\ufffd.png")
+        folder = files_folder(page)
+        assert row["ri"] and row["di"] and row["hk"]
+        assert all((folder / "img" / f"{row[key]}_t.jpg").is_file() for key in ("ri", "di"))
+        assert (folder / "heat" / f"{row['hk']}.jpg").is_file()
+
+
+def test_batch_heatmaps_decode_only_what_items_without_images_lack(tmp_path, weights_file, monkeypatch):
+    """Items scored elsewhere (Ray) come without images: a shared reference is decoded once, and an
+    image that does not decode here costs its own pictures only."""
+    import radn_cli.images
+    from radn_cli import load_scorer
+    from radn_cli.images import load_image
+    from radn_cli.pairing import Pair
+    from radn_cli.pipeline import ScoredPair
+    from radn_cli.webreport import BatchHeatmaps
+
+    scorer = load_scorer(weights_file, device="cpu")
+    ref = save(tmp_path / "ref.png", picture(0))
+    dists = [save(tmp_path / f"d{i}.png", distorted(picture(0), i, 10.0)) for i in range(3)]
+    reference = load_image(ref).tensor
+    items = [
+        ScoredPair(Pair(ref, d), result=scorer.score_pair(reference, load_image(d).tensor)) for d in dists
+    ]
+    dists[1].write_bytes(dists[1].read_bytes()[:100])  # scored elsewhere, broken here
+    decoded = []
+
+    def counting(path, **kwargs):
+        decoded.append(Path(path).name)
+        return load_image(path, **kwargs)
+
+    monkeypatch.setattr(radn_cli.images, "load_image", counting)
+    pictures = BatchHeatmaps(tmp_path / "report.html", scorer.info, scorer.precision)
+    for item in items:
+        pictures(item)
+    assert decoded == ["ref.png", "d0.png", "d1.png", "d2.png"]
+    assert pictures.error.startswith("no pictures: ") and "d1.png" in pictures.error
+    assert "more" not in pictures.error
+    assets = pictures.assets
+    assert [assets.has_image(assets.image_key(path)) for path in (ref, *dists)] == [True, True, False, True]
+    assert len(list((assets.folder / "heat").iterdir())) == 2  # d0 and d2
+    for item in items:  # all drawn that can be: nothing decoded again, not even the broken file
+        pictures(item)
+    assert len(decoded) == 4 and pictures.problem_count == 1
 
 
 def test_report_computes_only_missing_heatmaps(tmp_path, weights_file):

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import pytest
 from PIL import Image, ImageStat
 from test_cli import run
-from test_webreport import INJECTED, ODD_NAME, make_study
+from test_webreport import INJECTED, ODD_NAME, make_study, write_results
 
 from radn_cli.webreport.browser import available, chromium, open_report, wait_for
 
@@ -186,6 +186,28 @@ def test_each_reference_lists_its_versions_best_first(page):
     assert cells(page, 0, "#ref-table") == ["1", "2", "3", "\u2013", "\u2013"]
     Select(page.find_element("id", "ref-select")).select_by_index(1)
     assert len(page.find_elements("css selector", "#ref-table tbody tr")) == 3
+
+
+def test_each_weights_and_precision_is_ranked_apart(browser, tmp_path):
+    """A resumed CSV holding a pair under two weights: the per-reference list has one entry per
+    weights, and ranks count the versions of one weights only."""
+    from selenium.webdriver.support.select import Select
+
+    rows = [
+        ("r.png", "a.png", 3.0, "w@1", ""),
+        ("r.png", "b.png", 4.0, "w@1", ""),
+        ("r.png", "a.png", 1.0, "w@2", ""),
+    ]
+    scores, report = write_results(tmp_path / "scores.csv", rows), tmp_path / "report.html"
+    result = run("report", scores, "-o", report, "--no-heatmaps")
+    assert result.exit_code == 0, result.output
+    browser.get_log("browser")
+    open_report(browser, report)
+    options = [option.text for option in Select(browser.find_element("id", "ref-select")).options]
+    assert options == ["r.png (w@1, fp32) (2)", "r.png (w@2, fp32) (1)"]
+    assert sorted(cells(browser, 4)) == ["1 of 1", "1 of 2", "2 of 2"]
+    assert cells(browser, 0, "#ref-table") == ["1", "2"]
+    assert errors(browser) == []
 
 
 def test_the_method_table_sorts(page):

@@ -20,6 +20,8 @@ from typing import Any
 
 from PIL import Image
 
+from .data import readable
+
 THUMB = 128  # px, longest side: the table shows thumbnails at 64 css px (sharp on 2x screens)
 VIEW = 640  # px, longest side of the images shown side by side when a row is opened
 IMAGES = "img"
@@ -124,12 +126,13 @@ class Assets:
         higher_is_better: bool,
     ) -> None:
         """The pictures of a pair as ``pipeline.score_pairs`` gave it (a ``ScoredPair``): each decoded
-        image's thumbnail and view and, when it was scored, its heatmap under ``heatmap_key``."""
+        image's thumbnail and view and, when it was scored and its distorted image is at hand, its
+        heatmap under ``heatmap_key``."""
         for key, image in ((ref_key, item.ref), (dist_key, item.dist)):
             if key is not None and image is not None:
                 self.add_image(key, image)
-        if item.result is not None and heatmap_key is not None:
-            title = f"{Path(item.pair.dist).name}: score {item.result.score:.4f}"
+        if item.result is not None and item.dist is not None and heatmap_key is not None:
+            title = f"{readable(Path(item.pair.dist).name)}: score {item.result.score:.4f}"
             self.add_heatmap(
                 heatmap_key, item.dist, item.result, kind=kind, title=title, higher_is_better=higher_is_better
             )

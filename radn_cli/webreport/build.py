@@ -25,6 +25,7 @@ from .assets import Assets
 from .data import ResultRow, Results, rank_by_reference
 
 if TYPE_CHECKING:
+    from ..images import LoadedImage
     from ..pipeline import ScoredPair
     from ..scoring import Scorer
     from ..weights import WeightsInfo
@@ -51,9 +52,11 @@ class BatchHeatmaps:
     """The ``on_item`` hook of ``run_batch`` for `radn batch --report`: each pair's thumbnails, views
     and heatmap, written as it comes from the images and result the batch already has.
 
-    A picture that cannot be written (disk full) does not stop the batch: the first error is kept in
-    ``error`` and no more pictures are made. Items scored elsewhere (``--engine ray``) come without
-    their images; they are decoded here.
+    Items scored elsewhere (``--engine ray``) come without their images: only those the pictures
+    still need are decoded here (a reference once, not once per pair; the distorted image for its
+    pictures or the heatmap over it). An image that does not decode here loses its pictures, and the
+    other pairs keep theirs. A picture that cannot be written (disk full) does not stop the batch but
+    stops the pictures. ``error`` sums up what went wrong, for a warning after the batch.
     """
 
     def __init__(self, output: Path, info: WeightsInfo, precision: str, *, kind: str = DEFAULT_MAP) -> None:
@@ -62,37 +65,75 @@ class BatchHeatmaps:
         self.precision = precision
         self.higher_is_better = info.higher_is_better
         self.kind = kind
-        self.error: str | None = None
+        self.first_problem: str | None = None  # what went wrong first
+        self.problem_count = 0
+        self.stopped = False  # a picture could not be written: no more are made
+        self._undecodable: set[str] = set()  # keys of images that did not decode here
         try:
             self.assets.create()
         except OSError as exc:
             raise _writing(self.assets.folder, exc) from None
 
+    @property
+    def error(self) -> str | None:
+        """The first problem (and how many more), None when there was none."""
+        if self.first_problem is None:
+            return None
+        more = f" (and {self.problem_count - 1} more)" if self.problem_count > 1 else ""
+        return f"{self.first_problem}{more}"
+
+    def _problem(self, message: str) -> None:
+        self.first_problem = self.first_problem or message
+        self.problem_count += 1
+
     def __call__(self, item: ScoredPair) -> None:
-        if self.error is not None:
+        if self.stopped:
             return
         ref_key, dist_key = self.assets.image_key(item.pair.ref), self.assets.image_key(item.pair.dist)
         heatmap_key = None
         if ref_key is not None and dist_key is not None:
             heatmap_key = self.assets.heatmap_key(ref_key, dist_key, self.weights, self.precision, self.kind)
+            if self.assets.heatmap(heatmap_key).is_file():
+                heatmap_key = None  # drawn already (its name says what it shows)
         try:
             if item.result is not None and (item.ref is None or item.dist is None):
-                item = _with_images(item)
+                item = self._decoded(item, ref_key, dist_key, heatmap_key is not None)
             self.assets.add_pair(
                 item, ref_key, dist_key, heatmap_key, kind=self.kind, higher_is_better=self.higher_is_better
             )
         except OSError as exc:
-            self.error = str(_writing(self.assets.folder, exc))
+            self._problem(str(_writing(self.assets.folder, exc)))
+            self.stopped = True
+
+    def _decoded(
+        self, item: ScoredPair, ref_key: str | None, dist_key: str | None, heatmap: bool
+    ) -> ScoredPair:
+        """``item`` with the images its pictures need and it came without: the reference when its
+        pictures are not made yet, the distorted image when its pictures are not or ``heatmap`` is
+        to be drawn. An image that does not decode stays None (its problem is kept)."""
+        from dataclasses import replace
+
+        ref, dist = item.ref, item.dist
+        if ref is None and self._missing(ref_key):
+            ref = self._load(item.pair.ref, ref_key)
+        if dist is None and (self._missing(dist_key) or (heatmap and dist_key not in self._undecodable)):
+            dist = self._load(item.pair.dist, dist_key)
+        return replace(item, ref=ref, dist=dist)
+
+    def _missing(self, key: str | None) -> bool:
+        """The image of ``key`` has no pictures yet, and did not fail to decode before."""
+        return key is not None and key not in self._undecodable and not self.assets.has_image(key)
+
+    def _load(self, path: Path, key: str | None) -> LoadedImage | None:
+        from ..images import load_image
+
+        try:
+            return load_image(path)
         except RadnError as exc:  # an image that decoded where it was scored but not here
-            self.error = str(exc)
-
-
-def _with_images(item: ScoredPair) -> ScoredPair:
-    from dataclasses import replace
-
-    from ..images import load_image
-
-    return replace(item, ref=load_image(item.pair.ref), dist=load_image(item.pair.dist))
+            if key is not None:
+                self._undecodable.add(key)
+            self._problem(f"no pictures: {exc}")
+            return None
 
 
 @dataclass

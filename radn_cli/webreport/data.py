@@ -6,6 +6,9 @@ columns of ``results.COLUMNS``: every column named in the header, ``ref``, ``dis
 ``precision`` filled in every row, and each row holding either a score or an error. Anything else is
 one error naming the file and the line. Imports nothing heavy.
 
+File names that are not UTF-8 come back as the results writer wrote them (``surrogateescape``), so
+that the paths still name the files; ``readable`` is how such text is shown.
+
 Methods: super-resolution and compression studies keep one folder per method (``results/A/0001.png``,
 ``results/B/0001.png``); a pair's method is the first folder of its distorted path below the folder
 common to all distorted paths. With fewer than two such folders there are no methods.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +29,17 @@ from ..errors import RadnError
 from ..results import COLUMNS
 
 _FILLED = ("ref", "dist", "weights", "precision")  # written in every row, failed ones too
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def readable(text: str) -> str:
+    """``text`` with each lone surrogate (a byte of a file name that is not UTF-8, as
+    ``surrogateescape`` keeps it) replaced by U+FFFD, so that it can be shown and written as UTF-8.
+
+        >>> readable("caf\\udce9.png") == "caf\\ufffd.png"
+        True
+    """
+    return _SURROGATES.sub("\ufffd", text)
 
 
 @dataclass
@@ -43,7 +58,7 @@ class ResultRow:
     precision: str
     error: str
     method: str | None = None
-    rank: int | None = None  # 1 = best of its reference's scored versions
+    rank: int | None = None  # 1 = best of its reference's versions scored with its weights and precision
 
     @property
     def ok(self) -> bool:
@@ -112,12 +127,13 @@ def read_results(path: str | Path) -> Results:
     """The rows of the radn results CSV ``path``, with their methods (ranks: ``rank_by_reference``).
 
     Raises RadnError naming the file (and the line) when it cannot be read, is not a radn results
-    CSV, or holds a row that is neither scored nor failed.
+    CSV, or holds a row that is neither scored nor failed. Bytes that are not UTF-8 (file names)
+    are kept as the results writer wrote them (module doc).
     """
     path = Path(path)
     blank = tuple(column for column in COLUMNS if column not in _FILLED)
     try:
-        _, table = read_table(path, COLUMNS, what="results CSV", may_be_blank=blank)
+        _, table = read_table(path, COLUMNS, what="results CSV", may_be_blank=blank, errors="surrogateescape")
     except HeaderError as exc:
         raise RadnError(f"not a radn results CSV: {exc.message}", path) from None
     rows = [_result_row(row, path) for row in table]
@@ -147,13 +163,20 @@ def detect_methods(dists: Sequence[str]) -> list[str | None]:
     return methods
 
 
+def rank_group(row: ResultRow) -> tuple[str, str, str]:
+    """The rows a row is ranked among: its reference's, scored with its weights and precision (a
+    resumed CSV may hold a pair twice, scored with other weights or in another precision, and
+    scores of different weights do not compare)."""
+    return row.ref, row.weights, row.precision
+
+
 def rank_by_reference(rows: Sequence[ResultRow], *, higher_is_better: bool = True) -> None:
-    """Set each scored row's ``rank`` among the scored rows of its reference (1 = best)."""
-    by_ref: dict[str, list[ResultRow]] = defaultdict(list)
+    """Set each scored row's ``rank`` among the scored rows of its ``rank_group`` (1 = best)."""
+    groups: dict[tuple[str, str, str], list[ResultRow]] = defaultdict(list)
     for row in rows:
         if row.ok:
-            by_ref[row.ref].append(row)
-    for group in by_ref.values():
+            groups[rank_group(row)].append(row)
+    for group in groups.values():
         group.sort(key=lambda row: row.score, reverse=higher_is_better)
         for rank, row in enumerate(group, 1):
             row.rank = rank

@@ -60,9 +60,11 @@ def _scale(info: WeightsInfo | None) -> dict[str, str]:
     return {"scale": info.metadata.get("score_scale", "unknown"), "direction": direction}
 
 
-def _row(plan: Planned) -> dict[str, Any]:
+def _row(plan: Planned, grouped: bool) -> dict[str, Any]:
+    """A row for the page's script; ``grouped``: the CSV holds several weights or precisions, and
+    ``g`` names the row's rank group (``data.rank_group``), which the per-reference list shows."""
     row = plan.row
-    return {
+    shown = {
         "ref": row.ref,
         "dist": row.dist,
         "m": row.method,
@@ -77,6 +79,9 @@ def _row(plan: Planned) -> dict[str, Any]:
         "hk": plan.heatmap_key if plan.heatmap_ready else "",
         "hn": plan.heatmap_note,
     }
+    if grouped:
+        shown["g"] = f"{row.ref} ({row.weights}, {row.precision})"
+    return shown
 
 
 def page_context(
@@ -96,6 +101,7 @@ def page_context(
     bins = histogram(scores)
     low, high = direction_labels("scores", higher_is_better=higher)
     files = quote(assets.folder.name) + "/"
+    grouped = len({(row.weights, row.precision) for row in results.rows}) > 1
     return {
         "title": f"radn report: {results.path.name}",
         "csv": str(results.path),
@@ -126,6 +132,6 @@ def page_context(
             "higherIsBetter": higher,
             "map": MAP_LABELS[kind],
             "methods": results.methods,
-            "rows": [_row(plan) for plan in plans],
+            "rows": [_row(plan, grouped) for plan in plans],
         },
     }

@@ -3,6 +3,10 @@ Jinja, the rows' JSON by its ``tojson`` filter), the template and the page's scr
 loaded as package data, and the files written: ``report.html`` (atomically) and, in its folder,
 ``report.js`` and ``report.css``.
 
+The page is UTF-8 text: a file name that is not UTF-8 (kept by ``surrogateescape`` where it is read,
+so that it still names its file) is shown with U+FFFD in its place (``data.readable``, applied to the
+rendered page, the rows' JSON included: that is written as text, not as ``\\u`` escapes).
+
 The page loads nothing but those two files and the pictures in its folder, by relative paths: it
 works offline from ``file://``, where Chromium refuses ``fetch()`` of local files (hence the rows
 inline as JSON, not a data file fetched).
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RadnError
+from .data import readable
 
 STATIC = ("report.js", "report.css")
 
@@ -24,7 +29,7 @@ def environment():
     """The Jinja2 environment of the report templates (autoescape on, undefined names are errors)."""
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("radn_cli.webreport", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -32,10 +37,15 @@ def environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    # tojson writes characters, not \u escapes (its <, >, & and ' stay escaped): a lone surrogate in
+    # the JSON is then one that render_page replaces
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+    return env
 
 
 def render_page(context: dict[str, Any]) -> str:
-    return environment().get_template("report.html.j2").render(**context)
+    """The page, with any lone surrogate (a file name that is not UTF-8) shown as U+FFFD."""
+    return readable(environment().get_template("report.html.j2").render(**context))
 
 
 def _static(name: str) -> bytes:

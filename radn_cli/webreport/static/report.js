@@ -15,8 +15,11 @@
     row.i = index + 1;
     row.q = (row.dist + "\n" + row.ref).toLowerCase();
     row.failed = row.s === null || row.e !== "";
-    if (!byRef.has(row.ref)) byRef.set(row.ref, []);
-    byRef.get(row.ref).push(row);
+    // ranked among its reference's versions of its weights and precision (row.g names them when the
+    // CSV holds several)
+    var group = row.g === undefined ? row.ref : row.g;
+    if (!byRef.has(group)) byRef.set(group, []);
+    byRef.get(group).push(row);
   });
   byRef.forEach(function (group) {
     var scored = group.filter(function (row) { return !row.failed; }).length;
