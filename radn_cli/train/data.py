@@ -257,11 +257,18 @@ class SyntheticStream(torch.utils.data.IterableDataset):
         stream (with one rank, batch ``step``)."""
         return torch.Generator().manual_seed(self.seed * 1_000_003 + step * self.world + self.rank)
 
-    def batch(self, bank: PhotoBank, step: int, device: torch.device | None = None) -> Batch:
-        """This rank's batch at ``step``, made on ``device`` (default: the CPU, as in the workers)."""
+    def batch(
+        self,
+        bank: PhotoBank,
+        step: int,
+        device: torch.device | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Batch:
+        """This rank's batch at ``step``, made on ``device`` (default: the CPU, as in the workers);
+        ``generator`` draws it instead of the step's own (one process's checkpointed generator)."""
         return make_batch(
             bank,
-            self.generator(step),
+            generator or self.generator(step),
             photos=self.photos_per_batch,
             per_photo=self.per_photo,
             patches=self.patches,

@@ -44,7 +44,6 @@ from .data import (
     SyntheticStream,
     ValidationSet,
     find_photos,
-    make_batch,
     make_validation_set,
     split_photos,
     stream_loader,
@@ -333,22 +332,8 @@ def _train(
             batch = rated.batch(draw, pairs=images, patches=config.patches, device=device)
         elif stream is not None:
             batch = next(stream).to(device)
-        elif ranks.distributed:  # the rank's own batch of the keyed stream
-            batch = keyed.batch(bank, state.step, device)
-        else:
-            batch = make_batch(
-                bank,
-                g,
-                photos=config.photos_per_batch,
-                per_photo=config.per_photo,
-                patches=config.patches,
-                crop=config.crop,
-                contrastive=contrastive,
-                device=device,
-                clean=config.clean,
-                shift=config.shift,
-                window=config.window,
-            )
+        else:  # in this process: a rank's own keyed batch, or one process's checkpointed generator's
+            batch = keyed.batch(bank, state.step, device, None if ranks.distributed else g)
         data_seconds = time.perf_counter() - tick
         loss = batch_loss(trained, batch, contrastive, autocast, config.rank_weight)
         logged = distributed.mean_over_ranks(loss.detach(), ranks)  # the same on every rank
