@@ -422,6 +422,20 @@ def test_pixelate_sizes():
     assert torch.unique(y[0, 0], dim=0).shape[0] == 112
 
 
+def test_jitter_overshoot_goes_into_the_final_mapmm():
+    """As imwarpmap.m (audit item 3): the bicubic warp's overshoot at hard edges is not clipped, so
+    the final global mapmm lowers the contrast of the whole image instead."""
+    x = torch.zeros(1, 3, 64, 64)
+    x[..., 16:48, 16:48] = 1.0  # a white square on black: hard edges
+    x[..., 0, 0] = 0.5  # flat regions stay flat; the square's inside is the measurement
+    raw = get_distortion(19).function(D.mapmm(x), 1.0, gen(0))
+    assert raw.min() < -0.02 and raw.max() > 1.02  # Keys' negative lobes overshoot
+    y = distort(x, 19, 5, generator=gen(0))
+    assert y.min() == 0.0 and y.max() == 1.0
+    inside, outside = y[..., 28:36, 28:36].mean(), y[..., 56:, 56:].mean()
+    assert 0.6 < inside - outside < 0.95  # the 0/1 step lost contrast (clipped first: about 1)
+
+
 def test_curves_formula():
     x = torch.linspace(0, 1, 101)
     for c in (0.3, 0.5, 0.55, 0.75, 1.05):

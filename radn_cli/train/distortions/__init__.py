@@ -33,8 +33,9 @@ category module):
   (see ``_DENOISE_SIGMA_CAP``).
 * 19: bicubic with the Keys coefficient a = -0.5 (MATLAB's ``interp2`` cubic), implemented here with
   gathers; border samples are clamped (replicate). ``grid_sample(mode='bicubic')`` would use a = -0.75.
-  The result is clipped to [0, 1] before the final mapmm (unknown in MATLAB; without it one
-  overshooting pixel rescales the whole image).
+  As in ``imwarpmap.m``, the result is not clipped: Keys' overshoot (up to about [-0.13, 1.12])
+  goes into the final global mapmm, which lowers the whole image's contrast by a few per cent, as
+  KADID-10k's jitter images were (audit item 3).
 * 21: MATLAB ``imresize`` nearest semantics: down with the requested scale z (output ceil(z*size)),
   up to the original size with the size ratio; both centre-aligned.
 * 22: exact multi-level Otsu by dynamic programming on the 256-bin histogram (MATLAB's
