@@ -427,7 +427,7 @@ def test_jitter_overshoot_goes_into_the_final_mapmm():
     the final global mapmm lowers the contrast of the whole image instead."""
     x = torch.zeros(1, 3, 64, 64)
     x[..., 16:48, 16:48] = 1.0  # a white square on black: hard edges
-    x[..., 0, 0] = 0.5  # flat regions stay flat; the square's inside is the measurement
+    x[..., 0, 0] = 0.5  # one mid-grey pixel: the input's range is still exactly [0, 1]
     raw = get_distortion(19).function(D.mapmm(x), 1.0, gen(0))
     assert raw.min() < -0.02 and raw.max() > 1.02  # Keys' negative lobes overshoot
     y = distort(x, 19, 5, generator=gen(0))

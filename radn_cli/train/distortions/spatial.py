@@ -4,17 +4,8 @@
 Each type's table row, ``@register(id, name, KADID label, parameter=..., levels=...)`` with the
 five values that ``imdist_generator.m`` passes for levels 1..5, sits right above its implementation.
 
-Deviations from MATLAB:
-
-* 19: bicubic with the Keys coefficient a = -0.5 (MATLAB's ``interp2`` cubic), implemented here with
-  gathers; border samples are clamped (replicate). ``grid_sample(mode='bicubic')`` would use a = -0.75.
-  As in ``imwarpmap.m``, the result is not clipped: Keys' overshoot (up to about [-0.13, 1.12])
-  goes into the final global mapmm, which lowers the whole image's contrast by a few per cent, as
-  KADID-10k's jitter images were (audit item 3).
-* 21: MATLAB ``imresize`` nearest semantics: down with the requested scale z (output ceil(z*size)),
-  up to the original size with the size ratio; both centre-aligned.
-* 22: exact multi-level Otsu by dynamic programming on the 256-bin histogram (MATLAB's
-  ``multithresh`` searches numerically and may land slightly off the optimum).
+How 19 (Keys bicubic, unclipped as ``imwarpmap.m``), 21 (``imresize`` nearest) and 22 (exact Otsu)
+relate to MATLAB is listed with the other types in the package docstring (``distortions/__init__``).
 """
 
 from __future__ import annotations
