@@ -383,6 +383,31 @@ def test_initialisation_keeps_activations_order_one():
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
 
 
+def test_split_seed_keeps_the_held_out_set_while_the_batches_change(photo_dir, tmp_path, monkeypatch):
+    import radn_cli.train.loop as loop
+
+    seen = []  # (validation set, seed of the training stream) of each run
+    real_set, real_stream = loop.make_validation_set, loop.SyntheticStream
+
+    def spy_set(*args, **kw):
+        seen.append([real_set(*args, **kw)])
+        return seen[-1][0]
+
+    def spy_stream(*args, **kw):
+        seen[-1].append(kw["seed"])
+        return real_stream(*args, **kw)
+
+    monkeypatch.setattr(loop, "make_validation_set", spy_set)
+    monkeypatch.setattr(loop, "SyntheticStream", spy_stream)
+    settings = dict(pretrain_steps=0, steps=1)
+    for name, kw in (("a", dict(seed=1)), ("b", dict(seed=5, split_seed=1)), ("c", dict(seed=5))):
+        train(_config(photo_dir, tmp_path / name, **settings, **kw))
+    (val_a, stream_a), (val_b, stream_b), (val_c, stream_c) = seen
+    assert torch.equal(val_a.dist, val_b.dist) and torch.equal(val_a.ref, val_b.ref)  # one held-out set
+    assert not torch.equal(val_a.dist, val_c.dist)  # without --split-seed, --seed picks it
+    assert (stream_a, stream_b, stream_c) == (1, 5, 5)  # while the batches follow --seed
+
+
 def test_a_checkpoint_from_before_a_new_setting_resumes(photo_dir, tmp_path):
     settings = dict(pretrain_steps=0, steps=2)
     train(_config(photo_dir, tmp_path / "run", **settings), stop_at=1)

@@ -64,7 +64,17 @@ def train(
             "--lr", min=0.0, help=f"Adam learning rate (cosine decay to a tenth). Default: {D.lr:g}."
         ),
     ] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help=f"Random seed. Default: {D.seed}.")] = None,
+    seed: Annotated[
+        Optional[int], typer.Option("--seed", help=f"Random seed (batches, dropout). Default: {D.seed}.")
+    ] = None,
+    split_seed: Annotated[
+        Optional[int],
+        typer.Option(
+            "--split-seed",
+            help="Seed of the held-out photos and the validation set, to compare runs with other --seed "
+            "values on one held-out set. Default: --seed.",
+        ),
+    ] = None,
     max_minutes: Annotated[
         Optional[float],
         typer.Option(
@@ -159,6 +169,7 @@ def train(
         "patches": patches,
         "lr": lr,
         "seed": seed,
+        "split_seed": split_seed,
         "max_minutes": max_minutes,
         "init": None if init is None else str(init),
         "db": None if db is None else str(db),

@@ -34,6 +34,8 @@ class TrainConfig:
     lr: float = 1e-4  # Adam, cosine decay to lr/10 over all steps after 20 warm-up steps
     clip: float = 1.0  # gradient norm clip (0: off)
     seed: int = 0
+    split_seed: int | None = None  # held-out photos and validation set; None: seed (so runs with
+    # other seeds, i.e. other batches, can be compared on one held-out set)
     device: str = "auto"
     precision: str = "fp32"  # TRAINING_PRECISIONS (autocast; deformable sampling positions stay fp32)
     val_fraction: float = 0.1  # photos held out for validation
@@ -73,6 +75,11 @@ class TrainConfig:
             raise UsageError(
                 f"--window {self.window} is too small: its short side must hold the {self.crop}-px crop"
             )
+
+    @property
+    def held_out_seed(self) -> int:
+        """The seed that chooses the held-out photos and makes the validation set."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     @property
     def model_config(self) -> RADNConfig:

@@ -218,7 +218,7 @@ def _train(
     photos = find_photos(config.photos)
     if len(photos) < 2:
         raise RadnError("need at least two photos to train and validate", config.photos)
-    train_photos, val_photos = split_photos(photos, config.val_fraction, config.seed)
+    train_photos, val_photos = split_photos(photos, config.val_fraction, config.held_out_seed)
     bank = PhotoBank(train_photos, config.crop)
     val = None  # rank 0 validates
     if ranks.main:
@@ -227,7 +227,7 @@ def _train(
             photos=config.val_photos,
             per_photo=config.val_per_photo,
             crop=config.val_crop,
-            seed=config.seed,
+            seed=config.held_out_seed,
             device=device,
             window=config.window,
         )
