@@ -90,8 +90,13 @@ def ctrl_c_deferred():
     Measured with `radn batch` interrupted 0.9-2.1 s after its start: about 1 run in 10. So while
     loading, SIGINT only records itself; once loading is done a recorded Ctrl-C is raised here, in
     our own code, and handled like any other. Main thread only (where Python runs signal handlers).
+    A process started with SIGINT ignored (a background job of a shell without job control, `nohup`)
+    keeps ignoring it.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    ):
         yield
         return
     caught: list[int] = []
