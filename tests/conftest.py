@@ -1,3 +1,4 @@
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,17 @@ import torch
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 torch.set_num_threads(1)  # small test images: one thread is faster and steadier
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ctrl_c_as_in_a_terminal():
+    """SIGINT raises KeyboardInterrupt in the test process and is at its default in the processes the
+    tests start (the kernel resets caught signals on exec), as when radn is run from a terminal, also
+    when the suite runs as a background job of a shell without job control, which starts it with
+    SIGINT ignored (and an ignored signal stays ignored in every child)."""
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, inherited)
 
 
 @pytest.fixture(autouse=True)

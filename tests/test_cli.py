@@ -919,23 +919,12 @@ def test_usage_errors_from_the_entry_point_are_one_line_exit_2(args, expected):
     assert len(lines) == 1 and lines[0].startswith("radn: error: ") and expected in lines[0]
 
 
-@pytest.fixture
-def sigint_handler():
-    """Yields a function that installs a SIGINT handler for the test; the inherited one (SIG_IGN when
-    the tests run as a background job of a shell without job control) comes back afterwards."""
-    import signal as _signal
-
-    inherited = _signal.getsignal(_signal.SIGINT)
-    yield lambda handler: _signal.signal(_signal.SIGINT, handler)
-    _signal.signal(_signal.SIGINT, inherited)
-
-
-def test_ctrl_c_while_pytorch_loads_is_held_then_raised_in_our_code(sigint_handler):
+def test_ctrl_c_while_pytorch_loads_is_held_then_raised_in_our_code():
     import signal as _signal
 
     from radn_cli.cli.console import ctrl_c_deferred as _ctrl_c_deferred
 
-    sigint_handler(_signal.default_int_handler)  # Ctrl-C as in a terminal
+    assert _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler  # conftest: as in a terminal
     reached_end = False
     with pytest.raises(KeyboardInterrupt):
         with _ctrl_c_deferred():
@@ -949,17 +938,20 @@ def test_ctrl_c_while_pytorch_loads_is_held_then_raised_in_our_code(sigint_handl
         pass
 
 
-def test_a_process_that_ignores_ctrl_c_keeps_ignoring_it_while_pytorch_loads(sigint_handler):
+def test_a_process_that_ignores_ctrl_c_keeps_ignoring_it_while_pytorch_loads():
     import signal as _signal
 
     from radn_cli.cli.console import ctrl_c_deferred as _ctrl_c_deferred
 
-    sigint_handler(_signal.SIG_IGN)  # as `nohup radn batch ... &` starts it
-    with _ctrl_c_deferred():
-        os.kill(os.getpid(), _signal.SIGINT)
-        for _ in range(1000):
-            pass
-    assert _signal.getsignal(_signal.SIGINT) is _signal.SIG_IGN
+    terminal = _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # as `nohup radn batch ... &` starts it
+    try:
+        with _ctrl_c_deferred():
+            os.kill(os.getpid(), _signal.SIGINT)
+            for _ in range(1000):
+                pass
+        assert _signal.getsignal(_signal.SIGINT) is _signal.SIG_IGN
+    finally:
+        _signal.signal(_signal.SIGINT, terminal)
 
 
 def test_verbose_shows_the_traceback_of_a_distorted_image_that_fails(pair, weights_file, tmp_path):

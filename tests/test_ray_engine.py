@@ -88,15 +88,13 @@ def test_same_scores_as_the_default_engine_and_error_rows(cluster, weights_file,
 
 
 def _start(args, **kw):
-    """`radn batch` as started from a terminal: SIGINT at its default, also when the tests run as a
-    background job of a shell without job control (which starts them with SIGINT ignored)."""
+    """`radn batch` as started from a terminal (conftest: SIGINT at its default in child processes)."""
     command = [sys.executable, "-m", "radn_cli", "batch", *map(str, args)]
     return subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         **kw,
     )
 

@@ -584,12 +584,8 @@ def test_two_processes(tmp_path):
 
 WORKER = textwrap.dedent(
     """
-    import math, signal, sys, time
+    import math, sys, time
     from radn_cli.results import ResultsWriter
-
-    # Ctrl-C as in a terminal, even when the test runs under a shell that started it in the
-    # background (POSIX shells without job control make background jobs ignore SIGINT)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     out, attempt, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     with ResultsWriter(out, resume=True, fsync_interval=0.01) as writer:
