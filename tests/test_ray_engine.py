@@ -90,13 +90,7 @@ def test_same_scores_as_the_default_engine_and_error_rows(cluster, weights_file,
 def _start(args, **kw):
     """`radn batch` as started from a terminal (conftest: SIGINT at its default in child processes)."""
     command = [sys.executable, "-m", "radn_cli", "batch", *map(str, args)]
-    return subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kw,
-    )
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
 def _wait_for_rows(path: Path, count: int, process, timeout: float = 300.0) -> None:
