@@ -11,6 +11,7 @@ from radn_cli.model import RADN, RADNConfig
 from radn_cli.train.data import (
     CLEAN,
     PhotoBank,
+    _choose_cells,
     find_photos,
     make_batch,
     make_validation_set,
@@ -151,6 +152,23 @@ def test_invariance_off_draws_the_same_batches_as_before(photo_dir):
     plain = _batch(photo_dir)
     off = _batch(photo_dir, clean=0.0, shift=0.0)
     assert torch.equal(plain.dist, off.dist) and torch.equal(plain.mean, off.mean)
+
+
+def test_focus_types_are_drawn_more_often_and_weight_one_changes_nothing(photo_dir):
+    focus = (16, 17, 18, 25)  # 20 of 125 cells (16%); at weight 3, 60 of 165 (36%) of the draws
+    g = torch.Generator().manual_seed(0)
+    draws = [c for _ in range(400) for c in _choose_cells(6, False, g, focus, 3.0)]
+    share = sum(t in focus for t, _ in draws) / len(draws)
+    assert 0.30 < share < 0.42
+    for _ in range(50):
+        cells = _choose_cells(6, False, g, focus, 50.0)
+        assert len(set(cells)) == 6  # still distinct cells, so cross-type pairs remain
+    uniform = torch.Generator().manual_seed(0)
+    plain = [c for _ in range(400) for c in _choose_cells(6, False, uniform)]
+    assert sum(t in focus for t, _ in plain) / len(plain) < 0.22
+    contrastive = _choose_cells(6, True, torch.Generator().manual_seed(1), focus, 50.0)
+    assert contrastive == _choose_cells(6, True, torch.Generator().manual_seed(1))  # regression stage only
+    assert torch.equal(_batch(photo_dir).dist, _batch(photo_dir, focus=focus, focus_weight=1.0).dist)
 
 
 def test_clean_versions_are_undistorted_copies_with_the_best_target(tmp_path):
@@ -300,6 +318,7 @@ def test_training_runs_exports_and_resumes_identically(photo_dir, tmp_path):
 
 def test_ema_and_invariance_runs_resume_identically(photo_dir, tmp_path):
     settings = dict(pretrain_steps=0, steps=4, per_photo=3, ema=0.5, clean=0.5, shift=0.5, rank_weight=1.0)
+    settings.update(focus=(16, 25), focus_weight=4.0)
     train(_config(photo_dir, tmp_path / "a", **settings))
     straight = load_weights(tmp_path / "a" / "last.safetensors").model.state_dict()
     assert json.loads(load_weights(tmp_path / "a" / "last.safetensors").info.metadata["recipe"])["ema"] == 0.5
@@ -315,7 +334,15 @@ def test_config_errors(photo_dir, tmp_path):
         _config(photo_dir, tmp_path, steps=0, pretrain_steps=0)
     with pytest.raises(UsageError):
         _config(photo_dir, tmp_path, per_photo=1)
-    for bad_setting in ({"ema": 1.0}, {"clean": 1.5}, {"shift": -0.1}, {"rank_weight": -1.0}):
+    for bad_setting in (
+        {"ema": 1.0},
+        {"clean": 1.5},
+        {"shift": -0.1},
+        {"rank_weight": -1.0},
+        {"focus": [0, 16]},
+        {"focus": [26]},
+        {"focus_weight": 0.0},
+    ):
         with pytest.raises(UsageError):
             _config(photo_dir, tmp_path, **bad_setting)
     bad = tmp_path / "settings.json"
@@ -351,6 +378,7 @@ def test_train_command(photo_dir, tmp_path):
         "val_fraction = 0.34\nval_photos = 1\nval_per_photo = 2\nval_crop = 64\n"
     )
     flags = ["--seed", "3", "--ema", "0.9", "--clean", "0.2", "--shift", "0.3", "--rank-weight", "0.5"]
+    flags += ["--focus", "18, 16", "--focus-weight", "2.5"]
     result = CliRunner().invoke(app, ["train", "--config", str(settings), *flags])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(out / "best.safetensors")
@@ -362,8 +390,12 @@ def test_train_command(photo_dir, tmp_path):
         0.3,
         0.5,
     )
+    assert (saved["focus"], saved["focus_weight"]) == ([16, 18], 2.5)
     missing = CliRunner().invoke(app, ["train", "--steps", "1"])
     assert missing.exit_code == 2
+    for bad_focus in ("16,x", "0,16"):
+        bad = CliRunner().invoke(app, ["train", "--config", str(settings), "--focus", bad_focus])
+        assert bad.exit_code == 2 and "--focus" in bad.output and "Traceback" not in bad.output
 
 
 def test_initialisation_keeps_activations_order_one():

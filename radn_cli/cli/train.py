@@ -147,6 +147,20 @@ def train(
             "then cut the crop out; 0 distorts the crop alone. Default: 0.",
         ),
     ] = None,
+    focus: Annotated[
+        Optional[str],
+        typer.Option(
+            "--focus",
+            help="KADID distortion types (ids 1-25, comma-separated) drawn --focus-weight times as often "
+            "in the regression stage, e.g. 16,17,18,25. Default: none.",
+        ),
+    ] = None,
+    focus_weight: Annotated[
+        Optional[float],
+        typer.Option(
+            "--focus-weight", min=0.0, help="How much more often the --focus types are drawn. Default: 1."
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     device: DeviceOpt = "auto",
     precision: TrainPrecisionOpt = None,
@@ -180,6 +194,8 @@ def train(
         "shift": shift,
         "data_workers": data_workers,
         "window": window,
+        "focus": None if focus is None else _type_ids(focus),
+        "focus_weight": focus_weight,
         "precision": precision_name(precision),
         "device": device,
         "deformable": False if no_deformable else None,
@@ -230,3 +246,11 @@ def _show_training_event(event: dict) -> None:
         )
     else:
         note(f"radn: {kind} at step {event.get('step')}")
+
+
+def _type_ids(text: str) -> tuple[int, ...]:
+    """``"16,17, 18"`` -> (16, 17, 18); the range is checked by TrainConfig."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(f"--focus takes comma-separated KADID type ids (1-25), not {text!r}") from None

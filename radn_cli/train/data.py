@@ -17,6 +17,10 @@ distortions depend on the image, not the pixel: the generator's min-max stretche
 blocks of types 20 and 23 (about 5x too dense on a 192 crop). With ``window`` > 0 each version is made
 by distorting a KADID-shaped region of the photo (``window`` x 3/4 ``window``, oriented like the
 photo, cut to it) that holds the crop, and the crop is then cut out of it; 0 distorts the crop alone.
+
+Focus (``focus``, ``focus_weight``): in the regression stage the cells of the named KADID types are
+drawn ``focus_weight`` times as often as the others, to spend more of a run on the types the model
+ranks worst (still K distinct cells per photo, so the cross-type pairs remain).
 """
 
 from __future__ import annotations
@@ -116,13 +120,23 @@ def _augment(crop: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return torch.rot90(crop, int(torch.randint(0, 4, (), generator=g)), dims=(-2, -1))
 
 
-def _choose_cells(k: int, contrastive: bool, g: torch.Generator) -> list[tuple[int, int]]:
+def _choose_cells(
+    k: int, contrastive: bool, g: torch.Generator, focus: tuple[int, ...] = (), focus_weight: float = 1.0
+) -> list[tuple[int, int]]:
+    """K distinct (type, level) cells; in the regression stage the cells of the ``focus`` types are
+    drawn ``focus_weight`` times as often as the others (without replacement)."""
     if contrastive:
         names = sorted(CATEGORIES)
         category = CATEGORIES[names[int(torch.randint(len(names), (), generator=g))]]
         pool = [(t, level) for t in category for level in range(1, 6)]
     else:
         pool = list(CELLS)
+        if focus and focus_weight != 1.0:
+            weights = torch.tensor(
+                [focus_weight if t in focus else 1.0 for t, _ in pool], dtype=torch.float64
+            )
+            picks = torch.multinomial(weights, k, replacement=False, generator=g)
+            return [pool[int(i)] for i in picks]
     picks = torch.randperm(len(pool), generator=g)[:k]
     return [pool[int(i)] for i in picks]
 
@@ -152,9 +166,11 @@ def make_batch(
     clean: float = 0.0,
     shift: float = 0.0,
     window: int = 0,
+    focus: tuple[int, ...] = (),
+    focus_weight: float = 1.0,
 ) -> Batch:
     """P photos x K versions; ``clean`` and ``shift`` are the invariance probabilities, ``window`` the
-    side of the distorted region (module doc)."""
+    side of the distorted region, ``focus`` / ``focus_weight`` the oversampled types (module doc)."""
     invariance = not contrastive and (clean > 0 or shift > 0)
     margin = MAX_SHIFT if invariance else 0
     refs, dists, means, sds, cells = [], [], [], [], []
@@ -174,7 +190,7 @@ def make_batch(
             cy += int(torch.randint(0, region.shape[1] - size - 2 * margin + 1, (), generator=g))
             cx += int(torch.randint(0, region.shape[2] - size - 2 * margin + 1, (), generator=g))
         ref = _square(region, cy, cx, size)
-        chosen = _choose_cells(per_photo, contrastive, g)
+        chosen = _choose_cells(per_photo, contrastive, g, focus, focus_weight)
         seed = int(torch.randint(0, 2**62, (), generator=g))
         versions = []
         for i, (type_id, level) in enumerate(chosen):
@@ -240,6 +256,8 @@ class SyntheticStream(torch.utils.data.IterableDataset):
         start: int,
         total: int,
         window: int = 0,
+        focus: tuple[int, ...] = (),
+        focus_weight: float = 1.0,
         rank: int = 0,
         world: int = 1,
     ) -> None:
@@ -250,6 +268,7 @@ class SyntheticStream(torch.utils.data.IterableDataset):
         self.pretrain_steps, self.clean, self.shift = pretrain_steps, clean, shift
         self.seed, self.start, self.total = seed, start, total
         self.window = window
+        self.focus, self.focus_weight = tuple(focus), focus_weight
         self.rank, self.world = rank, world
 
     def generator(self, step: int) -> torch.Generator:
@@ -278,6 +297,8 @@ class SyntheticStream(torch.utils.data.IterableDataset):
             clean=self.clean,
             shift=self.shift,
             window=self.window,
+            focus=self.focus,
+            focus_weight=self.focus_weight,
         )
 
     def __iter__(self):

@@ -304,6 +304,8 @@ def _train(
         start=state.step,
         total=total,
         window=config.window,
+        focus=config.focus,
+        focus_weight=config.focus_weight,
         rank=ranks.rank,
         world=ranks.world,
     )
