@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     ERROR = 1  # bad input, missing weights, runtime failure
     USAGE = 2  # wrong arguments (Typer/Click use 2 as well)
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+    TERMINATED = 143  # SIGTERM (128 + 15): `kill`, a job scheduler
 
 
 def first_line(message: object, limit: int | None = None) -> str:

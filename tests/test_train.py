@@ -452,3 +452,73 @@ def test_a_checkpoint_from_before_a_new_setting_resumes(photo_dir, tmp_path):
     assert [e["step"] for e in events if e["event"] == "step"] == [2]
     with pytest.raises(UsageError, match="other settings"):
         train(_config(photo_dir, tmp_path / "run", **settings, window=256), resume=True)
+
+
+def _signal_at(step, *signums):
+    """An on_event callback that sends this process the signals once the run has finished ``step``."""
+    import os
+
+    def on_event(event):
+        if event["event"] == "step" and event["step"] == step:
+            for signum in signums:
+                os.kill(os.getpid(), signum)
+
+    return on_event
+
+
+def test_sigterm_saves_the_step_and_the_weights_and_resume_is_exact(photo_dir, tmp_path):
+    import signal
+
+    from radn_cli.errors import ExitCode
+    from radn_cli.train.stop import TrainingStopped
+
+    settings = dict(pretrain_steps=0, steps=4, per_photo=3, ema=0.5, checkpoint_every=100, val_every=100)
+    train(_config(photo_dir, tmp_path / "a", **settings))
+    straight = load_weights(tmp_path / "a" / "last.safetensors").model.state_dict()
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingStopped, match="SIGTERM at step 3 of 4") as stopped:
+        train(_config(photo_dir, tmp_path / "b", **settings), on_event=_signal_at(3, signal.SIGTERM))
+    assert (stopped.value.step, stopped.value.exit_code) == (3, ExitCode.TERMINATED)
+    assert signal.getsignal(signal.SIGTERM) is before  # the handlers are put back
+    assert load_weights(tmp_path / "b" / "last.safetensors").info.metadata["steps"] == "3"
+    events = []
+    train(_config(photo_dir, tmp_path / "b", **settings), resume=True, on_event=events.append)
+    assert [e["step"] for e in events if e["event"] == "step"] == [4]  # step 3 was not lost
+    again = load_weights(tmp_path / "b" / "last.safetensors").model.state_dict()
+    for name, tensor in straight.items():
+        torch.testing.assert_close(again[name], tensor, rtol=0, atol=0)
+
+
+def test_a_second_signal_stops_at_once(photo_dir, tmp_path):
+    import signal
+
+    settings = dict(pretrain_steps=0, steps=3, checkpoint_every=100)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(photo_dir, tmp_path, **settings), on_event=_signal_at(1, signal.SIGINT, signal.SIGINT))
+    assert not (tmp_path / "last.safetensors").exists()
+
+
+def test_train_command_stopped_by_sigterm_says_so_in_one_line(photo_dir, tmp_path, monkeypatch):
+    import signal
+
+    from typer.testing import CliRunner
+
+    from radn_cli.cli import app
+    from radn_cli.cli import train as train_cli
+
+    shown = train_cli._show_training_event
+    hook = _signal_at(1, signal.SIGTERM)
+    monkeypatch.setattr(train_cli, "_show_training_event", lambda event: (shown(event), hook(event)))
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        f'photos = "{photo_dir}"\nout = "{tmp_path / "run"}"\narch = "wresnet"\ndeformable = false\n'
+        "attention = false\nsteps = 3\nphotos_per_batch = 1\nper_photo = 2\npatches = 2\ncrop = 64\n"
+        "val_fraction = 0.34\nval_photos = 1\nval_per_photo = 2\nval_crop = 64\n"
+    )
+    result = CliRunner().invoke(app, ["train", "--config", str(settings)])
+    assert result.exit_code == 143, result.output
+    lines = [line for line in result.stderr.splitlines() if "SIGTERM" in line]
+    assert len(lines) == 1 and "step 1 of 3" in lines[0] and "--resume" in lines[0]
+    assert "Traceback" not in result.output
+    assert (tmp_path / "run" / "last.safetensors").is_file() and result.stdout == ""

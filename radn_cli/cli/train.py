@@ -237,6 +237,8 @@ def _show_training_event(event: dict) -> None:
             f"radn: {event['train_photos']} training photos, {event['val_photos']} held out "
             f"({event['val_pairs']} validation pairs)"
         )
+    elif kind == "signal":  # TrainingStopped says what was saved, in the error line
+        return
     elif kind == "note":
         note(f"radn: {event['message']}")
     elif kind == "done":

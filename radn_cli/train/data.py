@@ -26,6 +26,7 @@ ranks worst (still K distinct cells per photo, so the cross-type pairs remain).
 from __future__ import annotations
 
 import hashlib
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -304,6 +305,8 @@ class SyntheticStream(torch.utils.data.IterableDataset):
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        if info is not None:  # Ctrl-C reaches the whole process group: the training process decides
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
         bank = PhotoBank(self.photos, self.crop)  # each worker decodes the photos it uses, once
         for step in range(self.start + worker, self.total, workers):

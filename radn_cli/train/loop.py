@@ -11,7 +11,9 @@ whose cells differ, across photos and distortion types: the errors that hurt ran
 sets are across types, which within-photo, within-category pairs never see. Optional invariance
 versions (identical and 1-2 px shifted clean copies, shifted distorted versions; ``clean``,
 ``shift``) and an exponential moving average of the weights (``ema``), which is what is validated
-and exported when on. Prints nothing: progress goes to the ``on_event`` callback.
+and exported when on. Prints nothing: progress goes to the ``on_event`` callback. Ctrl-C or SIGTERM
+ends the step in progress, saves the checkpoint and the last weights, then raises ``TrainingStopped``
+(:mod:`.stop`).
 
 Under ``torchrun`` (:mod:`.distributed`) the model is wrapped in DistributedDataParallel: every rank
 draws its own batches (batch ``step * world + rank`` of the seed's stream, so a resumed run sees the
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -49,6 +52,7 @@ from .data import (
     stream_loader,
 )
 from .labels import SCORE_SCALE, preference_probability
+from .stop import StopRequests, TrainingStopped
 
 CHECKPOINT = "last.ckpt"
 BEST = "best.safetensors"
@@ -194,7 +198,8 @@ def train(
     """
     ranks, device = distributed.setup(resolve_device(config.device))
     try:
-        return _train(config, ranks, device, resume=resume, stop_at=stop_at, on_event=on_event)
+        with StopRequests() as stops:
+            return _train(config, ranks, device, stops, resume=resume, stop_at=stop_at, on_event=on_event)
     finally:
         distributed.teardown(ranks)
 
@@ -203,6 +208,7 @@ def _train(
     config: TrainConfig,
     ranks: distributed.Ranks,
     device: torch.device,
+    stops: StopRequests,
     *,
     resume: bool,
     stop_at: int | None,
@@ -327,6 +333,22 @@ def _train(
             emit({"event": "stopped", "step": state.step})
             distributed.barrier(ranks)
             return out / BEST
+        if distributed.agree(stops.signum is not None, ranks, device):
+            signum = stops.signum or signal.SIGTERM  # another rank's: torchrun signals them all
+            if ranks.main:
+                _save_checkpoint(
+                    checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world
+                )
+                latest = next((h for h in reversed(state.history) if "val_srocc" in h), {})
+                _export(exported, out / LAST, config, state, device, latest)
+            emit({"event": "signal", "step": state.step, "signal": signal.Signals(signum).name})
+            distributed.barrier(ranks)
+            raise TrainingStopped(
+                f"stopped by {signal.Signals(signum).name} at step {state.step} of {total}; checkpoint and "
+                f"{out / LAST} written, `radn train --resume` continues",
+                signum,
+                state.step,
+            )
         contrastive = state.step < config.pretrain_steps
         tick = time.perf_counter()
         if rated is not None and not contrastive:
