@@ -342,9 +342,13 @@ def test_config_errors(photo_dir, tmp_path):
         {"focus": [0, 16]},
         {"focus": [26]},
         {"focus_weight": 0.0},
+        {"focus": "16"},
+        {"focus": [True]},
     ):
         with pytest.raises(UsageError):
             _config(photo_dir, tmp_path, **bad_setting)
+    assert _config(photo_dir, tmp_path, focus=[18, 16, 16]).focus == (16, 18)
+    assert _config(photo_dir, tmp_path, focus=16).focus_weight == 2.0  # --focus alone does something
     bad = tmp_path / "settings.json"
     bad.write_text(json.dumps({"photos": "x", "out": "y", "learning_rate": 1}))
     with pytest.raises(UsageError, match="learning_rate"):
@@ -493,10 +497,39 @@ def test_sigterm_saves_the_step_and_the_weights_and_resume_is_exact(photo_dir, t
 def test_a_second_signal_stops_at_once(photo_dir, tmp_path):
     import signal
 
+    from radn_cli.errors import ExitCode
+    from radn_cli.train.stop import TrainingStopped
+
     settings = dict(pretrain_steps=0, steps=3, checkpoint_every=100)
     with pytest.raises(KeyboardInterrupt):
-        train(_config(photo_dir, tmp_path, **settings), on_event=_signal_at(1, signal.SIGINT, signal.SIGINT))
-    assert not (tmp_path / "last.safetensors").exists()
+        train(
+            _config(photo_dir, tmp_path / "a", **settings),
+            on_event=_signal_at(1, signal.SIGINT, signal.SIGINT),
+        )
+    assert not (tmp_path / "a" / "last.safetensors").exists()
+    with pytest.raises(TrainingStopped, match="at once") as stopped:
+        twice = _signal_at(1, signal.SIGTERM, signal.SIGTERM)
+        train(_config(photo_dir, tmp_path / "b", **settings), on_event=twice)
+    assert stopped.value.exit_code == ExitCode.TERMINATED
+    assert not (tmp_path / "b" / "last.safetensors").exists()
+
+
+def test_data_workers_leave_ctrl_c_and_sigterm_to_the_training_process(photo_dir, monkeypatch):
+    import signal
+    from types import SimpleNamespace
+
+    from conftest import small_stream
+
+    stream = small_stream(photo_dir, total=1)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: SimpleNamespace(id=0, num_workers=1))
+    try:
+        assert len(list(stream)) == 1  # as worker 0 of 1 would
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
 
 
 def test_train_command_stopped_by_sigterm_says_so_in_one_line(photo_dir, tmp_path, monkeypatch):

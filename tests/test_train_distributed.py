@@ -7,9 +7,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import small_stream
 from PIL import Image
 
-from radn_cli.train.data import PhotoBank, SyntheticStream, find_photos
+from radn_cli.train.data import PhotoBank, find_photos
 from radn_cli.train.distributed import Ranks, from_environment
 from radn_cli.weights import load_weights
 
@@ -42,21 +43,7 @@ def photos(tmp_path_factory):
 
 
 def _stream(photos, rank, world):
-    return SyntheticStream(
-        find_photos(photos),
-        crop=64,
-        photos_per_batch=1,
-        per_photo=2,
-        patches=2,
-        pretrain_steps=0,
-        clean=0.0,
-        shift=0.0,
-        seed=4,
-        start=0,
-        total=4,
-        rank=rank,
-        world=world,
-    )
+    return small_stream(photos, rank=rank, world=world)
 
 
 def test_each_rank_draws_its_own_batches(photos):

@@ -151,14 +151,16 @@ def train(
         Optional[str],
         typer.Option(
             "--focus",
-            help="KADID distortion types (ids 1-25, comma-separated) drawn --focus-weight times as often "
-            "in the regression stage, e.g. 16,17,18,25. Default: none.",
+            help="KADID distortion types (ids 1-25, comma-separated) drawn with --focus-weight times the "
+            "others' weight in the regression stage (without replacement), e.g. 16,17,18,25. Default: none.",
         ),
     ] = None,
     focus_weight: Annotated[
         Optional[float],
         typer.Option(
-            "--focus-weight", min=0.0, help="How much more often the --focus types are drawn. Default: 1."
+            "--focus-weight",
+            min=0.0,
+            help="How much more weight the --focus types get in the draw. Default: 2.",
         ),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,

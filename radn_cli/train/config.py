@@ -54,10 +54,8 @@ class TrainConfig:
     shift: float = 0.0  # regression stage: probability that a distorted version is shifted 1-2 px
     data_workers: int = 0  # processes making synthetic batches (data.SyntheticStream); 0: in-process
     window: int = 0  # long side of the KADID-shaped (4:3) region distorted around each crop; 0: the crop
-    focus: tuple[
-        int, ...
-    ] = ()  # KADID types (1-25) drawn focus_weight times as often in the regression stage
-    focus_weight: float = 1.0
+    focus: tuple[int, ...] = ()  # KADID types 1-25 with focus_weight times the weight in the draw
+    focus_weight: float = 2.0  # (regression stage; no effect without focus)
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.pretrain_steps < 0 or self.steps + self.pretrain_steps == 0:
@@ -75,9 +73,10 @@ class TrainConfig:
             raise UsageError("--data-workers must not be negative")
         if self.rank_weight < 0:
             raise UsageError("--rank-weight must not be negative")
-        self.focus = tuple(sorted(set(self.focus)))
-        if any(not isinstance(t, int) or not 1 <= t <= 25 for t in self.focus):
-            raise UsageError("--focus takes KADID distortion types 1-25")
+        focus = self.focus if isinstance(self.focus, (list, tuple)) else [self.focus]
+        if any(isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= 25 for t in focus):
+            raise UsageError(f"--focus takes a list of KADID distortion types 1-25, not {self.focus!r}")
+        self.focus = tuple(sorted(set(focus)))
         if self.focus_weight <= 0:
             raise UsageError("--focus-weight must be positive")
         if self.window and self.window * 3 // 4 < max(self.crop, self.val_crop) + 4:

@@ -19,8 +19,9 @@ by distorting a KADID-shaped region of the photo (``window`` x 3/4 ``window``, o
 photo, cut to it) that holds the crop, and the crop is then cut out of it; 0 distorts the crop alone.
 
 Focus (``focus``, ``focus_weight``): in the regression stage the cells of the named KADID types are
-drawn ``focus_weight`` times as often as the others, to spend more of a run on the types the model
-ranks worst (still K distinct cells per photo, so the cross-type pairs remain).
+drawn with ``focus_weight`` times the others' weight, to spend more of a run on the types the model
+ranks worst (K distinct cells per photo, drawn without replacement, so a little less than that
+ratio; the cross-type pairs remain).
 """
 
 from __future__ import annotations
@@ -305,8 +306,9 @@ class SyntheticStream(torch.utils.data.IterableDataset):
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        if info is not None:  # Ctrl-C reaches the whole process group: the training process decides
+        if info is not None:  # Ctrl-C or a group's SIGTERM reaches the workers too: the trainer decides
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
         bank = PhotoBank(self.photos, self.crop)  # each worker decodes the photos it uses, once
         for step in range(self.start + worker, self.total, workers):

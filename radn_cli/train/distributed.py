@@ -88,6 +88,15 @@ def agree(flag: bool, ranks: Ranks, device: torch.device) -> bool:
     return bool(decision.item())
 
 
+def any_rank(flag: bool, ranks: Ranks, device: torch.device) -> bool:
+    """Whether the flag is set on any rank (a signal that reached one of them), the same on every rank."""
+    if not ranks.distributed:
+        return flag
+    raised = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(raised, op=dist.ReduceOp.MAX)
+    return bool(raised.item())
+
+
 def all_equal(value: int, ranks: Ranks, device: torch.device) -> bool:
     """Whether every rank holds the same integer (a resumed step, say); the same answer on all."""
     if not ranks.distributed:

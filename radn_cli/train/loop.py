@@ -198,8 +198,7 @@ def train(
     """
     ranks, device = distributed.setup(resolve_device(config.device))
     try:
-        with StopRequests() as stops:
-            return _train(config, ranks, device, stops, resume=resume, stop_at=stop_at, on_event=on_event)
+        return _train(config, ranks, device, resume=resume, stop_at=stop_at, on_event=on_event)
     finally:
         distributed.teardown(ranks)
 
@@ -208,7 +207,6 @@ def _train(
     config: TrainConfig,
     ranks: distributed.Ranks,
     device: torch.device,
-    stops: StopRequests,
     *,
     resume: bool,
     stop_at: int | None,
@@ -320,83 +318,87 @@ def _train(
         stream = stream_loader(keyed, config.data_workers, device)
     started = time.perf_counter() - state.seconds
     images = config.photos_per_batch * config.per_photo
-    while state.step < total:
-        late = bool(config.max_minutes) and time.perf_counter() - started > 60 * config.max_minutes
-        if distributed.agree(late, ranks, device):
-            emit({"event": "time_limit", "step": state.step})
-            break
-        if stop_at is not None and state.step >= stop_at:
-            if ranks.main:
+    with StopRequests() as stops:  # Ctrl-C/SIGTERM: end the step, save, stop (module doc of .stop)
+        while state.step < total:
+            late = bool(config.max_minutes) and time.perf_counter() - started > 60 * config.max_minutes
+            if distributed.agree(late, ranks, device):
+                emit({"event": "time_limit", "step": state.step})
+                break
+            if stop_at is not None and state.step >= stop_at:
+                if ranks.main:
+                    _save_checkpoint(
+                        checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world
+                    )
+                emit({"event": "stopped", "step": state.step})
+                distributed.barrier(ranks)
+                return out / BEST
+            if distributed.any_rank(stops.signum is not None, ranks, device):
+                signum = stops.signum or signal.SIGTERM  # another rank's: torchrun signals them all
+                if ranks.main:
+                    _save_checkpoint(
+                        checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world
+                    )
+                    latest = next((h for h in reversed(state.history) if "val_srocc" in h), {})
+                    _export(exported, out / LAST, config, state, device, latest)
+                name = signal.Signals(signum).name
+                emit({"event": "signal", "step": state.step, "signal": name})
+                distributed.barrier(ranks)
+                raise TrainingStopped(
+                    f"stopped by {name} at step {state.step} of {total}; checkpoint and {out / LAST} "
+                    "written, `radn train --resume` continues",
+                    signum,
+                    state.step,
+                )
+            contrastive = state.step < config.pretrain_steps
+            tick = time.perf_counter()
+            if rated is not None and not contrastive:
+                draw = g if not ranks.distributed else keyed.generator(state.step)
+                batch = rated.batch(draw, pairs=images, patches=config.patches, device=device)
+            elif stream is not None:
+                batch = next(stream).to(device)
+            else:  # in this process: a rank's own keyed batch, or one process's checkpointed generator's
+                batch = keyed.batch(bank, state.step, device, None if ranks.distributed else g)
+            data_seconds = time.perf_counter() - tick
+            loss = batch_loss(trained, batch, contrastive, autocast, config.rank_weight)
+            logged = distributed.mean_over_ranks(loss.detach(), ranks)  # the same on every rank
+            if not torch.isfinite(logged):
+                raise RadnError(f"training diverged at step {state.step} (loss {float(logged)}); lower --lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            optimizer.step()
+            scheduler.step()
+            if average is not None:
+                average.update(model)
+            state.step += 1
+            if not ranks.main:  # rank 0 alone validates, logs, checkpoints and exports
+                continue
+            seconds = time.perf_counter() - tick
+            event = {
+                "event": "step",
+                "step": state.step,
+                "total": total,
+                "stage": "contrastive" if contrastive else "regression",
+                "loss": float(logged),
+                "lr": scheduler.get_last_lr()[0],
+                "images_per_s": images * ranks.world / seconds,
+                "data_fraction": data_seconds / seconds,
+            }
+            if state.step % config.val_every == 0 or state.step == total:
+                event.update(validate(exported, val, autocast))
+                if event["val_srocc"] > state.best_srocc:
+                    state.best_srocc, state.best_step = event["val_srocc"], state.step
+                    _export(exported, out / BEST, config, state, device, event)
+            state.seconds = time.perf_counter() - started
+            state.history.append({k: v for k, v in event.items() if k != "event"})
+            with open(out / "log.jsonl", "a") as log:
+                log.write(json.dumps(event) + "\n")
+            emit(event)
+            if state.step % config.checkpoint_every == 0 or state.step == total:
                 _save_checkpoint(
                     checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world
                 )
-            emit({"event": "stopped", "step": state.step})
-            distributed.barrier(ranks)
-            return out / BEST
-        if distributed.agree(stops.signum is not None, ranks, device):
-            signum = stops.signum or signal.SIGTERM  # another rank's: torchrun signals them all
-            if ranks.main:
-                _save_checkpoint(
-                    checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world
-                )
-                latest = next((h for h in reversed(state.history) if "val_srocc" in h), {})
-                _export(exported, out / LAST, config, state, device, latest)
-            emit({"event": "signal", "step": state.step, "signal": signal.Signals(signum).name})
-            distributed.barrier(ranks)
-            raise TrainingStopped(
-                f"stopped by {signal.Signals(signum).name} at step {state.step} of {total}; checkpoint and "
-                f"{out / LAST} written, `radn train --resume` continues",
-                signum,
-                state.step,
-            )
-        contrastive = state.step < config.pretrain_steps
-        tick = time.perf_counter()
-        if rated is not None and not contrastive:
-            draw = g if not ranks.distributed else keyed.generator(state.step)
-            batch = rated.batch(draw, pairs=images, patches=config.patches, device=device)
-        elif stream is not None:
-            batch = next(stream).to(device)
-        else:  # in this process: a rank's own keyed batch, or one process's checkpointed generator's
-            batch = keyed.batch(bank, state.step, device, None if ranks.distributed else g)
-        data_seconds = time.perf_counter() - tick
-        loss = batch_loss(trained, batch, contrastive, autocast, config.rank_weight)
-        logged = distributed.mean_over_ranks(loss.detach(), ranks)  # the same on every rank
-        if not torch.isfinite(logged):
-            raise RadnError(f"training diverged at step {state.step} (loss {float(logged)}); lower --lr")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-        optimizer.step()
-        scheduler.step()
-        if average is not None:
-            average.update(model)
-        state.step += 1
-        if not ranks.main:  # rank 0 alone validates, logs, checkpoints and exports
-            continue
-        seconds = time.perf_counter() - tick
-        event = {
-            "event": "step",
-            "step": state.step,
-            "total": total,
-            "stage": "contrastive" if contrastive else "regression",
-            "loss": float(logged),
-            "lr": scheduler.get_last_lr()[0],
-            "images_per_s": images * ranks.world / seconds,
-            "data_fraction": data_seconds / seconds,
-        }
-        if state.step % config.val_every == 0 or state.step == total:
-            event.update(validate(exported, val, autocast))
-            if event["val_srocc"] > state.best_srocc:
-                state.best_srocc, state.best_step = event["val_srocc"], state.step
-                _export(exported, out / BEST, config, state, device, event)
-        state.seconds = time.perf_counter() - started
-        state.history.append({k: v for k, v in event.items() if k != "event"})
-        with open(out / "log.jsonl", "a") as log:
-            log.write(json.dumps(event) + "\n")
-        emit(event)
-        if state.step % config.checkpoint_every == 0 or state.step == total:
-            _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world)
 
     if not ranks.main:
         distributed.barrier(ranks)  # until rank 0 has exported

@@ -3,7 +3,9 @@
 While :class:`StopRequests` is active, the first such signal only records itself: the loop finishes
 the step it is in, writes the checkpoint and OUT/last.safetensors, and raises :class:`TrainingStopped`
 (exit 130 or 143), so `radn train --resume` continues exactly where the run stopped and no finished
-step is lost. A second signal stops at once (KeyboardInterrupt; the last periodic checkpoint stays).
+step is lost. A second signal stops at once (KeyboardInterrupt for Ctrl-C, TrainingStopped with exit 143 for
+SIGTERM; the last periodic checkpoint stays). Only the loop is covered: a signal during the set-up
+or the final validation and export acts as usual (the checkpoint of the last step is written by then).
 Main thread only (where Python runs signal handlers); a SIGINT that the process was started ignoring
 (a background job of a shell without job control) stays ignored.
 """
@@ -19,7 +21,7 @@ from ..errors import ExitCode, RadnError
 class TrainingStopped(RadnError):
     """The run stopped on a signal after saving its checkpoint and exporting its last weights."""
 
-    def __init__(self, message: str, signum: int, step: int) -> None:
+    def __init__(self, message: str, signum: int, step: int | None) -> None:
         super().__init__(message)
         self.signum, self.step = signum, step
         self.exit_code = ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED
@@ -47,6 +49,13 @@ class StopRequests:
         self._previous.clear()
 
     def _record(self, signum: int, frame) -> None:
-        if self.signum is not None:  # asked twice: stop now
+        if self.signum is None:
+            self.signum = signum
+            return
+        if signum == signal.SIGINT:  # asked twice: stop now
             raise KeyboardInterrupt
-        self.signum = signum
+        raise TrainingStopped(
+            "stopped at once by a second SIGTERM; the last periodic checkpoint stays (`--resume`)",
+            signum,
+            None,
+        )
