@@ -369,6 +369,16 @@ def test_fine_tuning_on_a_rated_database(photo_dir, tmp_path):
     assert "labels.csv" in load_weights(best).info.metadata["training_data"]
 
 
+def _write_tiny_settings(path, photo_dir, out, **steps):
+    """A TOML settings file of a tiny wresnet run on ``photo_dir`` (``steps``: its step counts)."""
+    counts = "".join(f"{name} = {value}\n" for name, value in steps.items())
+    path.write_text(
+        f'photos = "{photo_dir}"\nout = "{out}"\narch = "wresnet"\ndeformable = false\nattention = false\n'
+        f"{counts}photos_per_batch = 1\nper_photo = 2\npatches = 2\ncrop = 64\n"
+        "val_fraction = 0.34\nval_photos = 1\nval_per_photo = 2\nval_crop = 64\n"
+    )
+
+
 def test_train_command(photo_dir, tmp_path):
     from typer.testing import CliRunner
 
@@ -376,11 +386,7 @@ def test_train_command(photo_dir, tmp_path):
 
     out = tmp_path / "cli"
     settings = tmp_path / "settings.toml"
-    settings.write_text(
-        f'photos = "{photo_dir}"\nout = "{out}"\narch = "wresnet"\ndeformable = false\nattention = false\n'
-        "pretrain_steps = 1\nsteps = 1\nphotos_per_batch = 1\nper_photo = 2\npatches = 2\ncrop = 64\n"
-        "val_fraction = 0.34\nval_photos = 1\nval_per_photo = 2\nval_crop = 64\n"
-    )
+    _write_tiny_settings(settings, photo_dir, out, pretrain_steps=1, steps=1)
     flags = ["--seed", "3", "--ema", "0.9", "--clean", "0.2", "--shift", "0.3", "--rank-weight", "0.5"]
     flags += ["--focus", "18, 16", "--focus-weight", "2.5"]
     result = CliRunner().invoke(app, ["train", "--config", str(settings), *flags])
@@ -544,11 +550,7 @@ def test_train_command_stopped_by_sigterm_says_so_in_one_line(photo_dir, tmp_pat
     hook = _signal_at(1, signal.SIGTERM)
     monkeypatch.setattr(train_cli, "_show_training_event", lambda event: (shown(event), hook(event)))
     settings = tmp_path / "settings.toml"
-    settings.write_text(
-        f'photos = "{photo_dir}"\nout = "{tmp_path / "run"}"\narch = "wresnet"\ndeformable = false\n'
-        "attention = false\nsteps = 3\nphotos_per_batch = 1\nper_photo = 2\npatches = 2\ncrop = 64\n"
-        "val_fraction = 0.34\nval_photos = 1\nval_per_photo = 2\nval_crop = 64\n"
-    )
+    _write_tiny_settings(settings, photo_dir, tmp_path / "run", steps=3)
     result = CliRunner().invoke(app, ["train", "--config", str(settings)])
     assert result.exit_code == 143, result.output
     lines = [line for line in result.stderr.splitlines() if "SIGTERM" in line]

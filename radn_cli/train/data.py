@@ -125,8 +125,8 @@ def _augment(crop: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 def _choose_cells(
     k: int, contrastive: bool, g: torch.Generator, focus: tuple[int, ...] = (), focus_weight: float = 1.0
 ) -> list[tuple[int, int]]:
-    """K distinct (type, level) cells; in the regression stage the cells of the ``focus`` types are
-    drawn ``focus_weight`` times as often as the others (without replacement)."""
+    """K distinct (type, level) cells; in the regression stage the cells of the ``focus`` types get
+    ``focus_weight`` times the others' weight in the draw (without replacement; module doc)."""
     if contrastive:
         names = sorted(CATEGORIES)
         category = CATEGORIES[names[int(torch.randint(len(names), (), generator=g))]]

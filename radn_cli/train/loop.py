@@ -295,6 +295,10 @@ def _train(
         (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
     exported = average.model if average is not None else model  # what is validated and exported
+
+    def save_checkpoint() -> None:  # the run's state now: at each checkpoint, a stop, a signal and the end
+        _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world)
+
     keyed = SyntheticStream(
         train_photos,
         crop=config.crop,
@@ -326,18 +330,14 @@ def _train(
                 break
             if stop_at is not None and state.step >= stop_at:
                 if ranks.main:
-                    _save_checkpoint(
-                        checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world
-                    )
+                    save_checkpoint()
                 emit({"event": "stopped", "step": state.step})
                 distributed.barrier(ranks)
                 return out / BEST
             if distributed.any_rank(stops.signum is not None, ranks, device):
                 signum = stops.signum or signal.SIGTERM  # another rank's: torchrun signals them all
                 if ranks.main:
-                    _save_checkpoint(
-                        checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world
-                    )
+                    save_checkpoint()
                     latest = next((h for h in reversed(state.history) if "val_srocc" in h), {})
                     _export(exported, out / LAST, config, state, device, latest)
                 name = signal.Signals(signum).name
@@ -396,9 +396,7 @@ def _train(
                 log.write(json.dumps(event) + "\n")
             emit(event)
             if state.step % config.checkpoint_every == 0 or state.step == total:
-                _save_checkpoint(
-                    checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world
-                )
+                save_checkpoint()
 
     if not ranks.main:
         distributed.barrier(ranks)  # until rank 0 has exported
@@ -416,7 +414,7 @@ def _train(
                 "message": f"scores are on the scale of {rated.database.name}: {rated.database.scale}",
             }
         )
-    _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world)
+    save_checkpoint()
     emit(
         {
             "event": "done",

@@ -3,9 +3,9 @@
 While :class:`StopRequests` is active, the first such signal only records itself: the loop finishes
 the step it is in, writes the checkpoint and OUT/last.safetensors, and raises :class:`TrainingStopped`
 (exit 130 or 143), so `radn train --resume` continues exactly where the run stopped and no finished
-step is lost. A second signal stops at once (KeyboardInterrupt for Ctrl-C, TrainingStopped with exit 143 for
-SIGTERM; the last periodic checkpoint stays). Only the loop is covered: a signal during the set-up
-or the final validation and export acts as usual (the checkpoint of the last step is written by then).
+step is lost. A second signal stops at once (KeyboardInterrupt for Ctrl-C, TrainingStopped with exit
+143 for SIGTERM; the last periodic checkpoint stays). Only the loop is covered: a signal during the
+set-up or the final validation and export acts as usual (the last step's checkpoint is written by then).
 Main thread only (where Python runs signal handlers); a SIGINT that the process was started ignoring
 (a background job of a shell without job control) stays ignored.
 """
