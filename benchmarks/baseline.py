@@ -1,6 +1,6 @@
 """The speed baseline: RADN executed the way the authors' test code executes it, on our weights.
 
-``ReferenceStyleRADN`` wraps one of our ``radn_cli.model.RADN`` modules (the same parameters, so the
+``ReferenceStyleRADN`` wraps one of our ``radn_cli.models.radn.RADN`` modules (the same parameters, so the
 same numbers) and runs its forward pass the way the reference code's ``RADN.forward`` and its test
 scripts do:
 
@@ -46,7 +46,7 @@ for _extra in (ROOT, ROOT / "tests"):  # radn_cli without an install; tests/gold
     if str(_extra) not in sys.path:
         sys.path.insert(0, str(_extra))
 
-from radn_cli.model import RADN, RADNConfig  # noqa: E402
+from radn_cli.models.radn import RADN, RADNConfig  # noqa: E402
 
 PATCH = 32
 

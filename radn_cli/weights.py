@@ -26,7 +26,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .errors import WeightsError, first_line
-from .model import RADN, RADNConfig
+from .models import ModelConfig, RADNConfig, build, config_from_json
+from .models.radn import RADN
 
 FORMAT = "radn-weights"
 FORMAT_VERSION = "1"
@@ -104,7 +105,7 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
 class WeightsInfo:
     path: Path
     metadata: dict[str, str]
-    config: RADNConfig
+    config: ModelConfig
 
     @property
     def name(self) -> str:
@@ -182,7 +183,7 @@ def read_info(path: str | Path) -> WeightsInfo:
             path,
         )
     try:
-        config = RADNConfig.from_json(metadata["config"])
+        config = config_from_json(metadata["config"])
     except (ValueError, TypeError) as exc:
         reason = first_line(exc) or type(exc).__name__
         raise WeightsError(f"invalid model config in metadata: {reason}", path) from exc
@@ -192,7 +193,7 @@ def read_info(path: str | Path) -> WeightsInfo:
 @dataclass
 class LoadedWeights:
     info: WeightsInfo
-    model: RADN = field(repr=False)
+    model: torch.nn.Module = field(repr=False)  # RADN or RADNLite
 
 
 def load_weights(path: str | Path, *, verify: bool = True) -> LoadedWeights:
@@ -210,13 +211,13 @@ def load_weights(path: str | Path, *, verify: bool = True) -> LoadedWeights:
             "sha256 of the tensors does not match the metadata: the file is corrupt or altered", info.path
         )
     with torch.device("meta"):  # no random initialisation, no second copy of the weights
-        model = RADN(info.config)
+        model = build(info.config)
     load_state_dict_checked(model, tensors, info.path, assign=True)
     return LoadedWeights(info, model.float().eval())
 
 
 def load_state_dict_checked(
-    model: RADN, tensors: dict[str, torch.Tensor], path: str | Path, *, assign: bool = False
+    model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: str | Path, *, assign: bool = False
 ) -> None:
     """Strict load that names the offending keys in one line instead of PyTorch's multi-line error."""
     expected = model.state_dict()
@@ -240,10 +241,10 @@ def load_state_dict_checked(
 
 
 def save_weights(
-    model_or_state: RADN | dict[str, torch.Tensor],
+    model_or_state: torch.nn.Module | dict[str, torch.Tensor],
     path: str | Path,
     *,
-    config: RADNConfig | None = None,
+    config: ModelConfig | None = None,
     name: str,
     dtype: torch.dtype = torch.float32,
     training_data: str = "unknown",
@@ -253,7 +254,7 @@ def save_weights(
     extra: dict[str, str] | None = None,
 ) -> WeightsInfo:
     """Write a radn weights file (tensors in ``dtype``) with full metadata; returns its info."""
-    if isinstance(model_or_state, RADN):
+    if isinstance(model_or_state, torch.nn.Module):
         config = model_or_state.config
         state = model_or_state.state_dict()
     else:
@@ -269,6 +270,7 @@ def save_weights(
         "name": name,
         "architecture": config.arch,
         "config": config.to_json(),
+        **_architecture_metadata(config),
         "dtype": str(dtype).removeprefix("torch."),
         "training_data": training_data,
         "score_scale": score_scale,
@@ -286,8 +288,26 @@ def save_weights(
     return read_info(path)
 
 
+def _architecture_metadata(config: ModelConfig) -> dict[str, str]:
+    """What a whole-image architecture adds to the metadata: its trunk and input normalisation."""
+    if isinstance(config, RADNConfig):
+        return {}
+    return {"trunk": config.trunk, "input_norm": config.input_norm}
+
+
 # metadata keys that save_weights writes from its arguments (the rest travels as ``extra``)
-_WRITTEN = {"format", "format_version", "name", "architecture", "config", "dtype", "created", "sha256"}
+_WRITTEN = {
+    "format",
+    "format_version",
+    "name",
+    "architecture",
+    "config",
+    "trunk",
+    "input_norm",
+    "dtype",
+    "created",
+    "sha256",
+}
 _GIVEN = {"training_data", "score_scale", "score_direction", "metrics"}
 
 
@@ -307,7 +327,7 @@ def save_with_metadata(
     return save_weights(
         state,
         path,
-        config=RADNConfig.from_json(metadata["config"]),
+        config=config_from_json(metadata["config"]),
         name=metadata["name"],
         dtype=dtype,
         training_data=metadata.get("training_data", "unknown"),

@@ -51,7 +51,7 @@ def seeded_model(config=None, seed: int = 0):
     """A float64 RADN with deterministic, signal-preserving random weights (see tests/golden/seeded.py)."""
     from golden.seeded import seeded_state_dict
 
-    from radn_cli.model import RADN
+    from radn_cli.models.radn import RADN
 
     model = RADN(config).double()  # float64 before loading, so the seeded values are not rounded
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}

@@ -9,7 +9,7 @@ import torch
 from conftest import seeded_model
 from PIL import Image
 
-from radn_cli.model import RADNConfig
+from radn_cli.models.radn import RADNConfig
 from radn_cli.tiling import tile
 
 GOLDEN = Path(__file__).parent / "golden"

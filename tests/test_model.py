@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from radn_cli.model import RADN, PatchAttention, RADNConfig, parameter_count
+from radn_cli.models.radn import RADN, PatchAttention, RADNConfig, parameter_count
 
 
 def _randomize(model: RADN, seed: int = 0) -> RADN:
@@ -110,7 +110,7 @@ def test_forward_rejects_mismatched_shapes():
 def test_deform_conv3x3_equals_torchvision():
     from torchvision.ops import deform_conv2d
 
-    from radn_cli.model import deform_conv3x3
+    from radn_cli.models.radn import deform_conv3x3
 
     g = torch.Generator().manual_seed(5)
     x = torch.randn(3, 16, 8, 8, generator=g, dtype=torch.float64)
@@ -128,7 +128,7 @@ def test_deform_conv3x3_equals_torchvision():
 
 def test_deform_conv3x3_in_bf16_is_accurate_to_bf16():
     """bf16 input: positions and weights from fp32 offsets; errors are bf16 rounding (2^-9) only."""
-    from radn_cli.model import deform_conv3x3
+    from radn_cli.models.radn import deform_conv3x3
 
     g = torch.Generator().manual_seed(6)
     x = torch.randn(4, 32, 8, 8, generator=g).bfloat16()

@@ -4,7 +4,7 @@ from conftest import seeded_model
 
 from radn_cli.devices import resolve_device
 from radn_cli.errors import DeviceError, SizeMismatchError
-from radn_cli.model import RADNConfig
+from radn_cli.models.radn import RADNConfig
 from radn_cli.scoring import Scorer
 from radn_cli.tiling import tile
 from radn_cli.weights import load_weights

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from radn_cli.errors import UsageError
-from radn_cli.model import RADN, RADNConfig
+from radn_cli.models.radn import RADN, RADNConfig
 from radn_cli.train.data import (
     CLEAN,
     PhotoBank,
@@ -409,7 +409,7 @@ def test_train_command(photo_dir, tmp_path):
 
 
 def test_initialisation_keeps_activations_order_one():
-    from radn_cli.model import RADN
+    from radn_cli.models.radn import RADN
     from radn_cli.train.loop import OFFSET_LR_FACTOR, init_weights, parameter_groups
 
     model = RADN()

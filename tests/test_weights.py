@@ -5,7 +5,7 @@ import torch
 from conftest import seeded_model
 
 from radn_cli.errors import WeightsError
-from radn_cli.model import RADN, RADNConfig
+from radn_cli.models.radn import RADN, RADNConfig
 from radn_cli.weights import (
     convert_checkpoint,
     install_weights,

@@ -15,7 +15,7 @@ from ..constants import TRAINING_PRECISIONS
 from ..errors import RadnError, UsageError
 
 if TYPE_CHECKING:
-    from ..model import RADNConfig
+    from ..models.radn import RADNConfig
 
 
 @dataclass
@@ -91,7 +91,7 @@ class TrainConfig:
 
     @property
     def model_config(self) -> RADNConfig:
-        from ..model import RADNConfig
+        from ..models.radn import RADNConfig
 
         if self.arch == "wresnet":
             return RADNConfig.wresnet()

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from ..devices import check_precision, resolve_device
 from ..errors import RadnError, UsageError
-from ..model import RADN
+from ..models.radn import RADN
 from ..tiling import tile
 from ..weights import load_weights, save_weights
 from . import distributed

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ARCHITECTURES = ("radn", "wresnet")
+ARCHITECTURES = ("radn", "wresnet")  # on 32x32 patches; models/__init__.py lists all
 
 
 @dataclass(frozen=True)

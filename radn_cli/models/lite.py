@@ -1,0 +1,254 @@
+"""RADN-Lite: RADN's ideas on a pretrained trunk run over the whole image.
+
+An ImageNet-trained EfficientNet-Lite0 (:mod:`.efficientnet_lite`) runs fully convolutionally on the
+reference and on the distorted image. Its six taps (544 channels, strides 2 to 32) and the pixels
+themselves are summarised on RADN's grid of 32x32 patches; from there on it is RADN:
+
+* **reference-oriented deformable step**: offsets predicted from the reference's stride-8 tap deform
+  the stride-8 taps of both images (``conv_offset``, ``deform`` for the distorted image, ``deform2``
+  for the reference), as RADN deforms its block-4 features; it starts as the identity;
+* **per-patch features**: for each patch, per channel, the mean of each tap over the patch (both
+  images: what is there) and the log mean squared difference of the channel-normalised taps (what
+  differs, as LPIPS compares features); the pixels add their mean, standard deviation and squared
+  difference per colour channel;
+* **patch-level attention** over all patches of an image, one per branch (``Nonlocal1`` distorted,
+  ``Nonlocal2`` reference), on 512-d patch vectors;
+* **score and weight heads** on the fused vector (difference, distorted, reference and comparison
+  features) and the **weighted pooling** sum(w s) / sum(w).
+
+The per-patch statistics are plain averages over the patch's cells of each tap, so the network's
+per-image outputs are exactly RADN's (per-patch scores and weights on the same grid) and the scoring
+engine can compute the trunk tile by tile (overlapping tiles) for images of any size.
+
+Input normalisation belongs to the trunk: ``(255 x - 127) / 128``, stored in the weights metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..constants import PATCH
+from .efficientnet_lite import TAP_CHANNELS, TAPS, EfficientNetLite, normalise
+from .radn import DeformConv3x3, PatchAttention, RADNOutput, deform_conv3x3
+
+ARCH = "radn-lite"
+TRUNKS = ("efficientnet-lite0",)
+INPUT_NORMS = ("(255x-127)/128",)
+DEFORM_TAP = 3  # the stride-8 tap (40 channels)
+PIXEL_STATS = 6  # per colour channel: mean and standard deviation over the patch
+BRANCH_IN = TAP_CHANNELS + PIXEL_STATS  # 550 per-patch inputs of each branch
+COMPARE_IN = TAP_CHANNELS + 3  # 547: per tap channel and per colour channel
+LOG_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class RADNLiteConfig:
+    arch: str = ARCH
+    trunk: str = "efficientnet-lite0"  # TRUNKS
+    input_norm: str = "(255x-127)/128"  # what the trunk expects of [0, 1] RGB
+    deformable: bool = True  # reference-oriented deformable step on the stride-8 tap
+    attention: bool = True  # patch attention, one per branch
+    width: int = 512  # patch vector size (attention and heads)
+    dropout: float = 0.1  # in both heads, training mode only
+
+    def __post_init__(self) -> None:
+        if self.arch != ARCH:
+            raise ValueError(f"not a {ARCH} config: arch {self.arch!r}")
+        if self.trunk not in TRUNKS:
+            raise ValueError(f"unknown trunk {self.trunk!r}; expected one of {TRUNKS}")
+        if self.input_norm not in INPUT_NORMS:
+            raise ValueError(f"unknown input normalisation {self.input_norm!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def cell_means(x: torch.Tensor, stride: int, rows: int, cols: int) -> torch.Tensor:
+    """Mean over each 32x32 patch of a map at ``stride``: (B, C, h, w) -> (B, rows * cols, C)."""
+    k = PATCH // stride
+    x = x[:, :, : rows * k, : cols * k].float()
+    if k > 1:
+        x = F.avg_pool2d(x, k)
+    return x.flatten(2).transpose(1, 2)
+
+
+def branch_stats(pixels: torch.Tensor, taps: list[torch.Tensor], rows: int, cols: int) -> torch.Tensor:
+    """What is in each patch of one image: (B, N, 550), N = rows * cols patches in row-major order.
+
+    Per colour channel the mean and standard deviation of the [0, 1] pixels, per tap channel its mean.
+    """
+    mean = cell_means(pixels, 1, rows, cols)
+    square = cell_means(pixels * pixels, 1, rows, cols)
+    parts = [mean, (square - mean * mean).clamp_min(0).add(1e-6).sqrt()]
+    parts += [cell_means(t, stride, rows, cols) for (_, stride), t in zip(TAPS, taps)]
+    return torch.cat(parts, -1)
+
+
+def compare_stats(
+    ref_pixels: torch.Tensor,
+    dist_pixels: torch.Tensor,
+    ref_taps: list[torch.Tensor],
+    dist_taps: list[torch.Tensor],
+    rows: int,
+    cols: int,
+) -> torch.Tensor:
+    """What differs in each patch: (B, N, 547), the log mean squared difference per colour channel and
+    per channel of the taps normalised over their channels at each position (as LPIPS compares)."""
+    parts = [cell_means((dist_pixels.float() - ref_pixels.float()) ** 2, 1, rows, cols)]
+    for (_, stride), r, d in zip(TAPS, ref_taps, dist_taps):
+        difference = F.normalize(d.float(), dim=1, eps=1e-10) - F.normalize(r.float(), dim=1, eps=1e-10)
+        parts.append(cell_means(difference * difference, stride, rows, cols))
+    return torch.log(torch.cat(parts, -1) + LOG_EPS)
+
+
+class RADNLite(nn.Module):
+    """Full-reference IQA on whole images with a pretrained trunk; RADN's per-patch outputs.
+
+    Example:
+        >>> model = RADNLite().eval()
+        >>> ref = torch.rand(2, 3, 64, 96)  # (images, RGB, height, width), [0, 1]
+        >>> out = model(ref.flip(-1), ref)
+        >>> out.score.shape, out.patch_scores.shape  # 2 x 3 patches of 32x32 per image
+        (torch.Size([2]), torch.Size([2, 6]))
+    """
+
+    def __init__(self, config: RADNLiteConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or RADNLiteConfig()
+        self.trunk = EfficientNetLite()
+        channels = TAPS[DEFORM_TAP][0]
+        if config.deformable:
+            self.conv_offset = nn.Conv2d(channels, 18, 3, padding=1)
+            self.deform = DeformConv3x3(channels, channels)
+            self.deform2 = DeformConv3x3(channels, channels)
+        # standardisation of the per-patch statistics (set from training data, then fixed)
+        self.register_buffer("branch_mean", torch.zeros(BRANCH_IN))
+        self.register_buffer("branch_std", torch.ones(BRANCH_IN))
+        self.register_buffer("compare_mean", torch.zeros(COMPARE_IN))
+        self.register_buffer("compare_std", torch.ones(COMPARE_IN))
+        width = config.width
+        self.embed = nn.Linear(BRANCH_IN, width)  # both branches (Siamese)
+        self.embed_compare = nn.Linear(COMPARE_IN, width)
+        if config.attention:
+            self.Nonlocal1 = PatchAttention(width, width // 2)  # distorted branch
+            self.Nonlocal2 = PatchAttention(width, width // 2)  # reference branch
+        self.fc1_q = nn.Linear(4 * width, width)
+        self.fc2_q = nn.Linear(width, 1)
+        self.fc1_w = nn.Linear(4 * width, width)
+        self.fc2_w = nn.Linear(width, 1)
+        self.dropout = nn.Dropout(config.dropout)
+        self.reset_head()
+
+    def reset_head(self) -> None:
+        """Identity deformable step, zero offsets, heads near the middle of the DMOS scale."""
+        with torch.no_grad():
+            if self.config.deformable:
+                nn.init.zeros_(self.conv_offset.weight)
+                nn.init.zeros_(self.conv_offset.bias)
+                for layer in (self.deform, self.deform2):
+                    layer.weight.zero_()
+                    layer.weight[:, :, 1, 1] = torch.eye(layer.weight.shape[0])
+                    layer.bias.zero_()
+            nn.init.constant_(self.fc2_q.bias, 3.0)
+            nn.init.constant_(self.fc2_w.bias, 1.0)
+
+    # ---- whole-image stages (the scoring engine runs them tile by tile) ---------------------------
+
+    def taps(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """[0, 1] images (B, 3, H, W) -> the trunk's six taps."""
+        return self.trunk.taps(normalise(images))
+
+    def offsets(self, ref_taps: list[torch.Tensor]) -> torch.Tensor | None:
+        return self.conv_offset(ref_taps[DEFORM_TAP]) if self.config.deformable else None
+
+    def deform_reference(self, tap: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        return self._deform(self.deform2, tap, offsets)
+
+    def deform_distorted(self, tap: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        return self._deform(self.deform, tap, offsets)
+
+    def _deform(self, layer: DeformConv3x3, x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            if x.device.type == "cuda":
+                from torchvision.ops import deform_conv2d
+
+                dtype = torch.promote_types(x.dtype, torch.float32)
+                args = (x.to(dtype), offsets.to(dtype), layer.weight.to(dtype), layer.bias.to(dtype))
+                return deform_conv2d(*args, padding=1).to(x.dtype)
+            return deform_conv3x3(x, offsets.float(), layer.weight, layer.bias)
+
+    def deformed(
+        self, ref_taps: list[torch.Tensor], dist_taps: list[torch.Tensor], offsets: torch.Tensor | None
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The taps with the stride-8 tap of both images deformed by the reference's offsets."""
+        if offsets is None:
+            return ref_taps, dist_taps
+        ref_taps, dist_taps = list(ref_taps), list(dist_taps)
+        ref_taps[DEFORM_TAP] = self.deform_reference(ref_taps[DEFORM_TAP], offsets)
+        dist_taps[DEFORM_TAP] = self.deform_distorted(dist_taps[DEFORM_TAP], offsets)
+        return ref_taps, dist_taps
+
+    def patch_stats(self, ref: torch.Tensor, dist: torch.Tensor, rows: int, cols: int):
+        """Whole images (B, 3, H, W) -> per-patch statistics (ref, dist, compare), each (B, N, ...)."""
+        taps = self.taps(torch.cat([ref, dist]))
+        ref_taps = [t[: ref.shape[0]] for t in taps]
+        dist_taps = [t[ref.shape[0] :] for t in taps]
+        ref_taps, dist_taps = self.deformed(ref_taps, dist_taps, self.offsets(ref_taps))
+        return (
+            branch_stats(ref, ref_taps, rows, cols),
+            branch_stats(dist, dist_taps, rows, cols),
+            compare_stats(ref, dist, ref_taps, dist_taps, rows, cols),
+        )
+
+    # ---- per-image stages on per-patch statistics ------------------------------------------------
+
+    def embed_reference(self, ref_stats: torch.Tensor) -> torch.Tensor:
+        """(B, N, 550) -> (B, N, width), after the reference attention."""
+        x = F.relu(self.embed((ref_stats - self.branch_mean) / self.branch_std))
+        return self.Nonlocal2(x) if self.config.attention else x
+
+    def embed_distorted(self, dist_stats: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.embed((dist_stats - self.branch_mean) / self.branch_std))
+        return self.Nonlocal1(x) if self.config.attention else x
+
+    def head(
+        self, ref: torch.Tensor, dist: torch.Tensor, compare_stats: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embedded branches (B, N, width) and comparison statistics (B, N, 547) -> (scores, weights)."""
+        compare = F.relu(self.embed_compare((compare_stats - self.compare_mean) / self.compare_std))
+        fused = torch.cat((compare, dist - ref, dist, ref), dim=-1)  # (B, N, 4 width)
+        scores = self.fc2_q(self.dropout(F.relu(self.fc1_q(fused)))).squeeze(-1)
+        weights = F.relu(self.fc2_w(self.dropout(F.relu(self.fc1_w(fused))))).squeeze(-1) + 1e-6
+        return scores, weights
+
+    @staticmethod
+    def pool(scores: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return (scores * weights).sum(-1) / weights.sum(-1)
+
+    def from_stats(self, ref_stats, dist_stats, compare_stats) -> RADNOutput:
+        """Per-patch statistics (B, N, ...) -> RADNOutput with (B,) scores."""
+        ref = self.embed_reference(ref_stats)
+        dist = self.embed_distorted(dist_stats)
+        scores, weights = self.head(ref, dist, compare_stats)
+        return RADNOutput(self.pool(scores, weights), scores, weights)
+
+    def forward(self, dist: torch.Tensor, ref: torch.Tensor) -> RADNOutput:
+        """Whole images dist, ref (B, 3, H, W) in [0, 1], H and W at least 32 -> RADNOutput."""
+        if dist.shape != ref.shape or dist.dim() != 4 or min(dist.shape[2:]) < PATCH:
+            raise ValueError(
+                f"expected two (B, 3, H >= 32, W >= 32) tensors, got {tuple(dist.shape)} "
+                f"and {tuple(ref.shape)}"
+            )
+        rows, cols = ref.shape[2] // PATCH, ref.shape[3] // PATCH
+        return self.from_stats(*self.patch_stats(ref, dist, rows, cols))
+
+    def trunk_parameters(self):
+        return self.trunk.parameters()
+
+    def head_parameters(self):
+        return (p for n, p in self.named_parameters() if not n.startswith("trunk."))
