@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..images import SUPPORTED_SUFFIXES, load_image
 from ..tiling import PATCH
@@ -435,3 +436,112 @@ def make_validation_set(
         refs = [r[:, :side, :side] for r in refs]
         dists = [d[:, :, :side, :side] for d in dists]
     return ValidationSet(torch.stack(refs), torch.stack(dists), torch.tensor(means), torch.tensor(cells))
+
+
+# ---- whole regions (RADN-Lite: the trunk sees the whole distorted region) ---------------------------
+
+WARP_AMPLITUDE = 1.0  # pixels: the largest displacement of a warped clean copy
+RESCALE = 0.01  # relative: the scale change of a rescaled clean copy
+
+
+@dataclass
+class Versions:
+    """One photo's reference region and its K versions, whole (for RADN-Lite)."""
+
+    ref: torch.Tensor  # (3, h, w) in [0, 1]
+    dist: torch.Tensor  # (K, 3, h, w)
+    mean: torch.Tensor  # (K,) KADID DMOS mean of each version's (type, level)
+    sd: torch.Tensor  # (K,)
+    cells: torch.Tensor  # (K, 2) type id, level; (0, 0) for a clean copy
+
+
+def resample(image: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """A clean copy that people cannot tell apart: rescaled by 1 +- 1% about the centre, or warped by a
+    smooth random displacement field of at most 1 pixel (bilinear, borders replicated)."""
+    _, height, width = image.shape
+    ys = torch.linspace(-1, 1, height, dtype=torch.float64)
+    xs = torch.linspace(-1, 1, width, dtype=torch.float64)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    if torch.rand((), generator=g) < 0.5:
+        scale = 1 + RESCALE * (2 * float(torch.rand((), generator=g)) - 1)
+        grid = torch.stack([grid_x / scale, grid_y / scale], -1)
+    else:  # a few low-frequency sinusoids per axis, normalised to the drawn amplitude
+        field = torch.zeros(2, height, width, dtype=torch.float64)
+        for axis in range(2):
+            for _ in range(3):
+                fy, fx = (torch.rand(2, generator=g, dtype=torch.float64) * 2 * torch.pi).tolist()
+                phase = float(torch.rand((), generator=g, dtype=torch.float64)) * 2 * torch.pi
+                field[axis] += torch.sin(fy * grid_y + fx * grid_x + phase)
+        amplitude = WARP_AMPLITUDE * float(torch.rand((), generator=g))
+        field *= amplitude / field.abs().amax().clamp_min(1e-9)  # pixels
+        grid = torch.stack([grid_x + field[1] * 2 / (width - 1), grid_y + field[0] * 2 / (height - 1)], -1)
+    out = F.grid_sample(
+        image[None].double(), grid[None], mode="bilinear", padding_mode="border", align_corners=True
+    )
+    return out[0].to(image.dtype)
+
+
+def make_versions(
+    bank: PhotoBank,
+    g: torch.Generator,
+    *,
+    per_photo: int,
+    window: int,
+    contrastive: bool = False,
+    clean: float = 0.0,
+    shift: float = 0.0,
+    warp: float = 0.0,
+    focus: tuple[int, ...] = (),
+    focus_weight: float = 1.0,
+    index: int | None = None,
+    centre: bool = False,
+) -> Versions:
+    """A photo (random, or ``index``) cut to a KADID-shaped region of long side ``window`` (flipped
+    and rotated at random unless ``centre``), and K versions of the whole region: distorted (KADID cells),
+    or with probability ``clean`` a clean copy shifted by 0-2 px (a ``warp`` share of those rescaled or
+    warped instead, :func:`resample`); with probability ``shift`` a distorted version is cut 1-2 px off."""
+    invariance = not contrastive and (clean > 0 or shift > 0)
+    margin = MAX_SHIFT if invariance else 0
+    photo = bank.get(int(torch.randint(len(bank), (), generator=g)) if index is None else index)
+    _, height, width = photo.shape
+    rh, rw = window_shape(height - 2 * margin, width - 2 * margin, window)
+    rh, rw = rh // PATCH * PATCH, rw // PATCH * PATCH
+    if centre:
+        top, left = (height - rh) // 2 - margin, (width - rw) // 2 - margin
+    else:
+        top = int(torch.randint(0, height - rh - 2 * margin + 1, (), generator=g))
+        left = int(torch.randint(0, width - rw - 2 * margin + 1, (), generator=g))
+    region = photo[:, top : top + rh + 2 * margin, left : left + rw + 2 * margin].float().div(255)
+    if not centre:
+        region = _augment(region, g)
+    size = region.shape[1] - 2 * margin, region.shape[2] - 2 * margin
+
+    def cut(image: torch.Tensor, dy: int = 0, dx: int = 0) -> torch.Tensor:
+        return image[:, margin + dy : margin + dy + size[0], margin + dx : margin + dx + size[1]]
+
+    chosen = _choose_cells(per_photo, contrastive, g, focus, focus_weight)
+    seed = int(torch.randint(0, 2**62, (), generator=g))
+    versions = []
+    for i, (type_id, level) in enumerate(chosen):
+        dy = dx = 0
+        if invariance:
+            is_clean = bool(torch.rand((), generator=g) < clean)
+            if is_clean or bool(torch.rand((), generator=g) < shift):
+                dy, dx = torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=g).tolist()
+            if is_clean:
+                chosen[i] = CLEAN
+                copy = cut(region, dy, dx)
+                if warp and bool(torch.rand((), generator=g) < warp):
+                    copy = resample(cut(region), g)
+                versions.append(copy)
+                continue
+        dg = torch.Generator().manual_seed(seed + i)
+        versions.append(cut(distort(region[None], type_id, level, generator=dg)[0], dy, dx))
+    targets = [BEST_CELL if cell == CLEAN else target(*cell) for cell in chosen]
+    return Versions(
+        ref=cut(region),
+        dist=torch.stack(versions),
+        mean=torch.tensor([m for m, _ in targets]),
+        sd=torch.tensor([sd for _, sd in targets]),
+        cells=torch.tensor(chosen),
+    )

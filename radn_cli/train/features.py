@@ -1,0 +1,186 @@
+"""RADN-Lite's frozen-trunk stage: per-patch statistics of training pairs, computed once and stored.
+
+With the trunk frozen (and the deformable step still the identity), everything the trainable part of
+RADN-Lite sees of a (reference, distorted) pair is its per-patch statistics
+(:func:`radn_cli.models.lite.branch_stats` and :func:`~radn_cli.models.lite.compare_stats`: 550 +
+550 + 547 numbers per 32x32 patch). They are
+computed once per image version and kept (float16), so that a CPU hour of training spends its time
+on the heads instead of on distortions and the trunk: building costs a distortion and a trunk pass
+per version, an epoch over the stored statistics costs seconds.
+
+Storage: a folder of chunks ``chunk_NNNNN.pt``, each holding ``visits`` photo visits (one region of a
+photo and its K versions; :func:`radn_cli.train.data.make_versions`), made from a generator seeded by
+(seed, chunk): chunks are independent, so a build can be interrupted, resumed and split across
+processes (``part``/``parts``) and gives the same chunks. A human-rated database (the TID2013 dev
+set, folds by reference) is stored the same way, one pair per version (:func:`rated_stats`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..constants import PATCH
+from ..images import load_image
+from ..models.lite import RADNLite, branch_stats, compare_stats
+from .data import PhotoBank, make_versions
+
+CHUNK = "chunk_{:05d}.pt"
+
+
+@dataclass
+class StatsSet:
+    """Per-patch statistics of V references with K versions each (all with N patches)."""
+
+    ref: torch.Tensor  # (V, N, 550) float16
+    dist: torch.Tensor  # (V, K, N, 550) float16
+    compare: torch.Tensor  # (V, K, N, 547) float16
+    mean: torch.Tensor  # (V, K) target (KADID DMOS mean, or the database's score)
+    sd: torch.Tensor  # (V, K)
+    cells: torch.Tensor  # (V, K, 2) KADID (type, level); (0, 0) clean; rated sets: (type, 0)
+    group: torch.Tensor  # (V,) photo index (synthetic) or reference index (rated)
+
+    def __len__(self) -> int:
+        return self.ref.shape[0]
+
+    def select(self, index: torch.Tensor) -> StatsSet:
+        return StatsSet(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
+
+    @staticmethod
+    def cat(sets: list[StatsSet]) -> StatsSet:
+        return StatsSet(*(torch.cat([getattr(s, f) for s in sets]) for f in StatsSet.__dataclass_fields__))
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+@torch.inference_mode()
+def pair_stats(model: RADNLite, ref: torch.Tensor, dists: torch.Tensor):
+    """A reference (3, h, w) and K versions (K, 3, h, w) -> (ref (N, 550), dist (K, N, 550),
+    compare (K, N, 547)) through the model's (frozen) trunk and deformable step."""
+    k = dists.shape[0]
+    rows, cols = ref.shape[1] // PATCH, ref.shape[2] // PATCH
+    taps = model.taps(torch.cat([ref[None], dists]).contiguous(memory_format=torch.channels_last))
+    ref_taps = [t[:1].expand(k, *t.shape[1:]) for t in taps]
+    dist_taps = [t[1:] for t in taps]
+    ref_taps, dist_taps = model.deformed(ref_taps, dist_taps, model.offsets(ref_taps))
+    refs = ref[None].expand(k, -1, -1, -1)
+    r = branch_stats(ref[None], [t[:1] for t in ref_taps], rows, cols)[0]
+    d = branch_stats(dists, dist_taps, rows, cols)
+    return r, d, compare_stats(refs, dists, ref_taps, dist_taps, rows, cols)
+
+
+def build_chunk(
+    model: RADNLite,
+    bank: PhotoBank,
+    chunk: int,
+    *,
+    seed: int,
+    visits: int,
+    indices: list[int] | None = None,
+    **versions,
+) -> StatsSet:
+    """``visits`` photo visits of the synthetic stream (random photos, or the photos ``indices``), as
+    per-patch statistics (module doc)."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + chunk)
+    refs, dists, compares, means, sds, cells, groups = [], [], [], [], [], [], []
+    for visit in range(visits if indices is None else len(indices)):
+        if indices is None:
+            state = g.get_state()
+            index = int(torch.randint(len(bank), (), generator=g))
+            g.set_state(state)  # make_versions draws the same photo index
+        else:
+            index = indices[visit]
+        v = make_versions(bank, g, index=None if indices is None else index, **versions)
+        r, d, c = pair_stats(model, v.ref, v.dist)
+        refs.append(r.half())
+        dists.append(d.half())
+        compares.append(c.half())
+        means.append(v.mean)
+        sds.append(v.sd)
+        cells.append(v.cells)
+        groups.append(index)
+    return StatsSet(
+        torch.stack(refs),
+        torch.stack(dists),
+        torch.stack(compares),
+        torch.stack(means),
+        torch.stack(sds),
+        torch.stack(cells),
+        torch.tensor(groups),
+    )
+
+
+def build(
+    model: RADNLite,
+    photos: list[Path],
+    folder: str | Path,
+    *,
+    chunks: int,
+    seed: int,
+    visits: int,
+    part: int = 0,
+    parts: int = 1,
+    on_chunk=None,
+    **versions,
+) -> None:
+    """Make the missing chunks ``part``, ``part + parts``, ... of ``chunks`` in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    bank = PhotoBank(photos, 0)
+    model.eval()
+    for chunk in range(part, chunks, parts):
+        path = folder / CHUNK.format(chunk)
+        if path.is_file():
+            continue
+        stats = build_chunk(model, bank, chunk, seed=seed, visits=visits, **versions)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        torch.save(stats.state(), tmp)
+        os.replace(tmp, path)
+        if on_chunk is not None:
+            on_chunk(chunk)
+
+
+def load(folder: str | Path, chunks: int | None = None) -> StatsSet:
+    """The stored chunks of a folder (the first ``chunks`` of them, in order), as one set."""
+    paths = sorted(Path(folder).glob("chunk_*.pt"))[:chunks]
+    return StatsSet.cat([StatsSet(**torch.load(p, weights_only=True)) for p in paths])
+
+
+@torch.inference_mode()
+def rated_stats(model: RADNLite, database) -> StatsSet:
+    """Every pair of a human-rated database as a one-version set (all its patches), grouped by
+    reference; the target is the database's score oriented higher-is-better. All images must share one
+    size (TID2013: 512x384)."""
+    sign = 1.0 if database.higher_is_better else -1.0
+    references = sorted({p.ref for p in database.pairs})
+    loaded: dict[Path, torch.Tensor] = {}
+    refs, dists, compares, means, cells, groups = [], [], [], [], [], []
+    for pair in database.pairs:
+        if pair.ref not in loaded:
+            loaded[pair.ref] = load_image(pair.ref).tensor
+        r, d, c = pair_stats(model, loaded[pair.ref], load_image(pair.dist).tensor[None])
+        refs.append(r.half())
+        dists.append(d.half())
+        compares.append(c.half())
+        means.append([sign * pair.mos])
+        cells.append([[_type_number(pair.dist_type), 0]])
+        groups.append(references.index(pair.ref))
+    mean = torch.tensor(means)
+    return StatsSet(
+        torch.stack(refs),
+        torch.stack(dists),
+        torch.stack(compares),
+        mean,
+        torch.ones_like(mean),
+        torch.tensor(cells),
+        torch.tensor(groups),
+    )
+
+
+def _type_number(name: str) -> int:
+    digits = "".join(ch for ch in str(name) if ch.isdigit())
+    return int(digits) if digits else 0

@@ -1,0 +1,132 @@
+"""RADN-Lite's first stage: the heads trained on stored per-patch statistics (trunk frozen).
+
+Batches come from :class:`radn_cli.train.features.StatsSet`: P photo visits x K versions of the
+synthetic set (each with all its N patches), and, with a human-rated set (``rated``), B of its pairs.
+Losses as in RADN training (:mod:`.loop`): MSE on the KADID cell means plus the cross-type
+preference loss; a rated pair adds the database's own signal, which has another scale: its scores
+are matched through a per-batch least-squares line (a fit of the predictions to the scores, so only
+their order and spacing matter) plus a preference loss between the rated pairs of the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..evaluation.stats import srocc
+from ..models.lite import RADNLite
+from .features import StatsSet
+from .labels import preference_probability
+
+RATED_SPREAD = 0.5  # assumed standard deviation of a rated score (database units), for preferences
+UNITS_PER_DMOS = 1.5  # a rough database-units-per-KADID-DMOS ratio (TID2013 MOS 0..9), for preferences
+
+
+@dataclass
+class StatsBatch:
+    ref: torch.Tensor  # (P, N, 550)
+    dist: torch.Tensor  # (P, K, N, 550)
+    compare: torch.Tensor  # (P, K, N, 547)
+    mean: torch.Tensor  # (P, K)
+    sd: torch.Tensor  # (P, K)
+    cells: torch.Tensor  # (P, K, 2)
+
+
+def draw(stats: StatsSet, g: torch.Generator, count: int, index: torch.Tensor | None = None) -> StatsBatch:
+    """``count`` visits (or rated pairs) drawn without replacement from ``index`` (default all)."""
+    pool = torch.arange(len(stats)) if index is None else index
+    chosen = pool[torch.randperm(len(pool), generator=g)[:count]]
+    s = stats.select(chosen)
+    return StatsBatch(s.ref.float(), s.dist.float(), s.compare.float(), s.mean.float(), s.sd.float(), s.cells)
+
+
+def forward(model: RADNLite, batch: StatsBatch) -> torch.Tensor:
+    """(P, K) scores: each reference embedded once, its K versions scored against it."""
+    p, k, n = batch.dist.shape[:3]
+    ref = model.embed_reference(batch.ref)  # (P, N, W)
+    dist = model.embed_distorted(batch.dist.flatten(0, 1))  # (P*K, N, W)
+    ref = ref.unsqueeze(1).expand(p, k, n, -1).flatten(0, 1)
+    scores, weights = model.head(ref, dist, batch.compare.flatten(0, 1))
+    return model.pool(scores, weights).view(p, k)
+
+
+def _preference(scores, mean, sd, i, j) -> torch.Tensor:
+    spread = torch.sqrt(sd[i] ** 2 + sd[j] ** 2)
+    p = preference_probability(mean[i], sd[i], mean[j], sd[j])
+    return F.binary_cross_entropy_with_logits(1.702 * (scores[i] - scores[j]) / spread, p)
+
+
+def synthetic_loss(scores: torch.Tensor, batch: StatsBatch, rank_weight: float) -> torch.Tensor:
+    """MSE on the cell means plus ``rank_weight`` x the preference loss over pairs of differing cells."""
+    loss = F.mse_loss(scores, batch.mean)
+    if rank_weight:
+        flat = batch.cells.reshape(-1, 2)
+        i, j = torch.triu_indices(flat.shape[0], flat.shape[0], 1)
+        keep = (flat[i] != flat[j]).any(dim=1)
+        i, j = i[keep], j[keep]
+        if i.numel():
+            loss = loss + rank_weight * _preference(
+                scores.flatten(), batch.mean.flatten(), batch.sd.flatten(), i, j
+            )
+    return loss
+
+
+def rated_loss(scores: torch.Tensor, batch: StatsBatch) -> torch.Tensor:
+    """Scale-free loss on a database's own scores: residual of the least-squares line from the
+    predictions to the scores (relative to the scores' variance), plus preferences between pairs."""
+    x, y = scores.flatten(), batch.mean.flatten()
+    xc, yc = x - x.mean(), y - y.mean()
+    slope = (xc * yc).sum() / (xc * xc).sum().clamp_min(1e-8)
+    fit = ((yc - slope.detach().clamp_min(0) * xc) ** 2).mean() / (yc * yc).mean().clamp_min(1e-8)
+    i, j = torch.triu_indices(y.numel(), y.numel(), 1)
+    keep = (y[i] - y[j]).abs() > 1e-6
+    i, j = i[keep], j[keep]
+    sd = torch.full_like(y, RATED_SPREAD)
+    prefer = _preference(x * UNITS_PER_DMOS, y, sd, i, j) if i.numel() else x.sum() * 0
+    return fit + prefer
+
+
+@torch.no_grad()
+def predict(model: RADNLite, stats: StatsSet, index: torch.Tensor | None = None, chunk: int = 64):
+    """Scores (V, K) of stored statistics (all versions of the selected visits / pairs)."""
+    was = model.training
+    model.eval()
+    pool = torch.arange(len(stats)) if index is None else index
+    out = []
+    for start in range(0, len(pool), chunk):
+        s = stats.select(pool[start : start + chunk])
+        batch = StatsBatch(s.ref.float(), s.dist.float(), s.compare.float(), s.mean, s.sd, s.cells)
+        out.append(forward(model, batch))
+    model.train(was)
+    return torch.cat(out)
+
+
+def evaluate(model: RADNLite, stats: StatsSet, index: torch.Tensor | None = None) -> dict:
+    """SROCC overall and per type (cells[..., 0]) of stored statistics against their targets."""
+    pool = torch.arange(len(stats)) if index is None else index
+    pred = predict(model, stats, pool).flatten().double().numpy()
+    s = stats.select(pool)
+    target = s.mean.flatten().double().numpy()
+    types = s.cells.reshape(-1, 2)[:, 0].numpy()
+    per_type = {
+        int(t): float(srocc(pred[types == t], target[types == t]))
+        for t in sorted(set(types.tolist()))
+        if (types == t).sum() > 2
+    }
+    return {"srocc": float(srocc(pred, target)), "per_type": per_type}
+
+
+def set_standardisation(model: RADNLite, stats: StatsSet, samples: int = 4096) -> None:
+    """Fix the model's input standardisation from stored statistics (mean and sd per input)."""
+    g = torch.Generator().manual_seed(0)
+    pick = torch.randperm(len(stats), generator=g)[:samples]
+    s = stats.select(pick)
+    branch = torch.cat([s.ref.flatten(0, -2), s.dist.flatten(0, -2)]).float()
+    compare = s.compare.flatten(0, -2).float()
+    with torch.no_grad():
+        model.branch_mean.copy_(branch.mean(0))
+        model.branch_std.copy_(branch.std(0).clamp_min(1e-4))
+        model.compare_mean.copy_(compare.mean(0))
+        model.compare_std.copy_(compare.std(0).clamp_min(1e-4))
