@@ -1,0 +1,180 @@
+"""RADN-Lite: the network, its weights file, and the tile engine that scores it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from radn_cli.models import RADNLite, RADNLiteConfig, config_from_json
+from radn_cli.models.efficientnet_lite import EfficientNetLite, fold_batchnorm, normalise
+from radn_cli.scoring import Scorer
+from radn_cli.scoring.tiles import plan_tiles
+from radn_cli.weights import load_weights, read_info, save_weights
+
+
+def lite_model(seed: int = 0) -> RADNLite:
+    """A RADN-Lite with random trunk statistics and non-trivial offsets (so every stage matters)."""
+    torch.manual_seed(seed)
+    model = RADNLite()
+    with torch.no_grad():
+        for module in model.trunk.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 2)
+                module.weight.uniform_(0.5, 1.5)
+        model.conv_offset.weight.normal_(0, 0.05)
+        model.fc1_q.weight.mul_(4)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def lite_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lite") / "lite.safetensors"
+    save_weights(lite_model(), path, name="lite-test", score_scale="test scale")
+    return path
+
+
+@pytest.fixture(scope="module")
+def pair():
+    g = torch.Generator().manual_seed(5)
+    ref = torch.rand(3, 200, 264, generator=g)  # 6 x 8 patches and a remainder on both sides
+    dist = (ref + 0.08 * torch.randn(ref.shape, generator=g)).clamp(0, 1)
+    return ref, dist
+
+
+def test_trunk_taps_and_batchnorm_folding():
+    net = EfficientNetLite()
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_(0, 0.2)
+                module.running_var.uniform_(0.5, 2)
+    net.eval()
+    x = normalise(torch.rand(2, 3, 70, 100))
+    with torch.no_grad():
+        taps = net.taps(x)
+        folded = fold_batchnorm(net).taps(x)
+    assert [tuple(t.shape[1:]) for t in taps] == [
+        (32, 35, 50),
+        (16, 35, 50),
+        (24, 18, 25),
+        (40, 9, 13),
+        (112, 5, 7),
+        (320, 3, 4),
+    ]
+    for a, b in zip(taps, folded):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_normalisation_is_the_lite_weights_own():
+    assert torch.equal(normalise(torch.tensor([0.0, 1.0])), torch.tensor([-127 / 128, 1.0]))
+
+
+def test_forward_shapes_and_gradients():
+    model = lite_model().train()
+    ref = torch.rand(2, 3, 64, 96)
+    out = model(ref.flip(-1), ref)
+    assert out.score.shape == (2,) and out.patch_scores.shape == out.patch_weights.shape == (2, 6)
+    assert (out.patch_weights > 0).all()
+    out.score.sum().backward()
+    assert model.trunk._conv_stem.weight.grad.abs().sum() > 0
+    assert model.conv_offset.weight.grad.abs().sum() > 0  # the deformable step is in the graph
+
+
+def test_identity_deformable_step_at_start():
+    model = RADNLite().eval()
+    tap = torch.rand(1, 40, 6, 8)
+    offsets = model.offsets([None, None, None, tap])
+    assert torch.equal(offsets, torch.zeros_like(offsets))
+    torch.testing.assert_close(model.deform_reference(tap, offsets), tap)
+
+
+def test_weights_file_names_architecture_trunk_and_normalisation(lite_file):
+    info = read_info(lite_file)
+    assert info.metadata["architecture"] == "radn-lite"
+    assert info.metadata["trunk"] == "efficientnet-lite0"
+    assert info.metadata["input_norm"] == "(255x-127)/128"
+    assert info.config == RADNLiteConfig()
+    assert isinstance(load_weights(lite_file).model, RADNLite)
+    assert config_from_json(RADNLiteConfig().to_json()) == RADNLiteConfig()
+
+
+def test_weights_info_command_shows_them(lite_file):
+    out = subprocess.run(
+        [sys.executable, "-m", "radn_cli", "weights", "info", str(lite_file)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    document = json.loads(out.stdout)
+    assert document["architecture"] == "radn-lite"
+    assert document["trunk"] == "efficientnet-lite0" and document["input_norm"] == "(255x-127)/128"
+    assert document["config"]["arch"] == "radn-lite"
+
+
+def test_scorer_equals_the_model_on_the_whole_image(lite_file, pair):
+    ref, dist = pair
+    result = Scorer(load_weights(lite_file), device="cpu").score_pair(ref, dist)
+    with torch.no_grad():
+        expected = lite_model()(dist[None], ref[None])
+    assert result.grid == (6, 8) and (result.width, result.height) == (264, 200)
+    assert result.score == pytest.approx(float(expected.score), abs=1e-4)
+    torch.testing.assert_close(result.patch_scores.flatten(), expected.patch_scores[0], rtol=1e-4, atol=1e-4)
+
+
+def test_tiles_cover_the_grid_once_and_start_on_it():
+    tiles = plan_tiles(1000, 700, 64, halo=64)
+    seen = torch.zeros(1000 // 32, 700 // 32, dtype=torch.int)
+    for tile in tiles:
+        seen[slice(*tile.rows), slice(*tile.cols)] += 1
+        top, bottom, left, right = tile.box
+        assert top % 32 == 0 and left % 32 == 0
+        assert top <= tile.rows[0] * 32 and bottom >= tile.rows[1] * 32
+    assert bool((seen == 1).all())
+
+
+def test_tiled_scores_equal_the_untiled_ones(lite_file, pair, monkeypatch):
+    """Tiles of 4 patches with a margin as wide as the image is: the untiled computation, in pieces."""
+    import radn_cli.scoring.tiles as tiles
+
+    ref, dist = pair
+    untiled = Scorer(load_weights(lite_file), device="cpu", batch_size=10_000).score_pair(ref, dist)
+    monkeypatch.setattr(tiles, "HALO", 288)
+    tiled = Scorer(load_weights(lite_file), device="cpu", batch_size=4).score_pair(ref, dist)
+    assert tiled.score == pytest.approx(untiled.score, abs=1e-5)
+    torch.testing.assert_close(tiled.patch_weights, untiled.patch_weights, rtol=1e-4, atol=1e-5)
+
+
+def test_reference_reuse_and_progress(lite_file, pair):
+    ref, dist = pair
+    scorer = Scorer(load_weights(lite_file), device="cpu", batch_size=16)
+    seen = []
+    encoded = scorer.encode_reference(ref, progress=lambda done, total: seen.append((done, total)))
+    first = scorer.score(encoded, dist, progress=lambda done, total: seen.append((done, total)))
+    assert scorer.score(encoded, dist).score == first.score
+    assert seen[-1] == (48, 48) and all(total == 48 for _, total in seen) and len(seen) > 2
+
+
+def test_bf16_scores_close_to_fp32(lite_file, pair):
+    ref, dist = pair
+    fp32 = Scorer(load_weights(lite_file), device="cpu").score_pair(ref, dist).score
+    bf16 = Scorer(load_weights(lite_file), device="cpu", precision="bf16").score_pair(ref, dist).score
+    assert bf16 == pytest.approx(fp32, abs=0.1)
+
+
+def test_score_command_reads_the_architecture_from_the_file(lite_file, tmp_path, pair):
+    from PIL import Image
+
+    ref, dist = pair
+    paths = []
+    for name, image in (("ref.png", ref), ("dist.png", dist)):
+        array = (image.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+        Image.fromarray(array).save(tmp_path / name)
+        paths.append(str(tmp_path / name))
+    out = subprocess.run(
+        [sys.executable, "-m", "radn_cli", "score", *paths, "--weights", str(lite_file), "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "radn-lite" in out.stdout or "lite-test" in out.stdout
