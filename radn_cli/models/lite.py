@@ -157,6 +157,15 @@ class RADNLite(nn.Module):
             nn.init.constant_(self.fc2_q.bias, 3.0)
             nn.init.constant_(self.fc2_w.bias, 1.0)
 
+    def train(self, mode: bool = True) -> RADNLite:
+        """Training mode for everything but the trunk's batch norms, which keep their ImageNet
+        statistics (a batch of one photo's versions would make poor batch statistics)."""
+        super().train(mode)
+        for module in self.trunk.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
+        return self
+
     # ---- whole-image stages (the scoring engine runs them tile by tile) ---------------------------
 
     def taps(self, images: torch.Tensor) -> list[torch.Tensor]:
@@ -235,6 +244,33 @@ class RADNLite(nn.Module):
         ref = self.embed_reference(ref_stats)
         dist = self.embed_distorted(dist_stats)
         scores, weights = self.head(ref, dist, compare_stats)
+        return RADNOutput(self.pool(scores, weights), scores, weights)
+
+    def shared_reference_stats(self, dist: torch.Tensor, ref: torch.Tensor):
+        """K distorted versions (K, 3, H, W) of one reference (3, H, W) -> per-patch statistics
+        (ref (1, N, 550), dist (K, N, 550), compare (K, N, 547)); the reference's trunk runs once."""
+        k = dist.shape[0]
+        rows, cols = ref.shape[1] // PATCH, ref.shape[2] // PATCH
+        layout = (
+            torch.channels_last
+            if self.trunk._conv_stem.weight.is_contiguous(memory_format=torch.channels_last)
+            else torch.contiguous_format
+        )
+        taps = self.taps(torch.cat([ref[None], dist]).contiguous(memory_format=layout))
+        ref_taps = [t[:1].expand(k, *t.shape[1:]) for t in taps]
+        ref_taps, dist_taps = self.deformed(ref_taps, [t[1:] for t in taps], self.offsets(ref_taps))
+        refs = ref[None].expand(k, -1, -1, -1)
+        return (
+            branch_stats(ref[None], [t[:1] for t in ref_taps], rows, cols),
+            branch_stats(dist, dist_taps, rows, cols),
+            compare_stats(refs, dist, ref_taps, dist_taps, rows, cols),
+        )
+
+    def forward_shared_reference(self, dist: torch.Tensor, ref: torch.Tensor) -> RADNOutput:
+        """K distorted versions (K, 3, H, W) of one reference (3, H, W) -> RADNOutput, (K,) scores."""
+        ref_stats, dist_stats, compare = self.shared_reference_stats(dist, ref)
+        ref_features = self.embed_reference(ref_stats).expand(dist.shape[0], -1, -1)
+        scores, weights = self.head(ref_features, self.embed_distorted(dist_stats), compare)
         return RADNOutput(self.pool(scores, weights), scores, weights)
 
     def forward(self, dist: torch.Tensor, ref: torch.Tensor) -> RADNOutput:

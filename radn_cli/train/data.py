@@ -455,30 +455,50 @@ class Versions:
     cells: torch.Tensor  # (K, 2) type id, level; (0, 0) for a clean copy
 
 
-def resample(image: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """A clean copy that people cannot tell apart: rescaled by 1 +- 1% about the centre, or warped by a
-    smooth random displacement field of at most 1 pixel (bilinear, borders replicated)."""
-    _, height, width = image.shape
+def _identity_grid(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     ys = torch.linspace(-1, 1, height, dtype=torch.float64)
     xs = torch.linspace(-1, 1, width, dtype=torch.float64)
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    if torch.rand((), generator=g) < 0.5:
-        scale = 1 + RESCALE * (2 * float(torch.rand((), generator=g)) - 1)
-        grid = torch.stack([grid_x / scale, grid_y / scale], -1)
-    else:  # a few low-frequency sinusoids per axis, normalised to the drawn amplitude
-        field = torch.zeros(2, height, width, dtype=torch.float64)
-        for axis in range(2):
-            for _ in range(3):
-                fy, fx = (torch.rand(2, generator=g, dtype=torch.float64) * 2 * torch.pi).tolist()
-                phase = float(torch.rand((), generator=g, dtype=torch.float64)) * 2 * torch.pi
-                field[axis] += torch.sin(fy * grid_y + fx * grid_x + phase)
-        amplitude = WARP_AMPLITUDE * float(torch.rand((), generator=g))
-        field *= amplitude / field.abs().amax().clamp_min(1e-9)  # pixels
-        grid = torch.stack([grid_x + field[1] * 2 / (width - 1), grid_y + field[0] * 2 / (height - 1)], -1)
+    return torch.meshgrid(ys, xs, indexing="ij")
+
+
+def _sample(image: torch.Tensor, grid_x: torch.Tensor, grid_y: torch.Tensor) -> torch.Tensor:
+    grid = torch.stack([grid_x, grid_y], -1)[None]
     out = F.grid_sample(
-        image[None].double(), grid[None], mode="bilinear", padding_mode="border", align_corners=True
+        image[None].double(), grid, mode="bilinear", padding_mode="border", align_corners=True
     )
     return out[0].to(image.dtype)
+
+
+def rescaled(image: torch.Tensor, scale: float) -> torch.Tensor:
+    """(3, H, W) magnified by ``scale`` about its centre, same size (bilinear, borders replicated)."""
+    grid_y, grid_x = _identity_grid(*image.shape[1:])
+    return _sample(image, grid_x / scale, grid_y / scale)
+
+
+def warped(image: torch.Tensor, g: torch.Generator, amplitude: float | None = None) -> torch.Tensor:
+    """(3, H, W) moved by a smooth random displacement field whose largest displacement is
+    ``amplitude`` pixels (three low-frequency plane waves per axis; bilinear, borders replicated);
+    ``None`` draws it, after the field, uniformly up to ``WARP_AMPLITUDE``."""
+    _, height, width = image.shape
+    grid_y, grid_x = _identity_grid(height, width)
+    field = torch.zeros(2, height, width, dtype=torch.float64)
+    for axis in range(2):
+        for _ in range(3):
+            fy, fx = (torch.rand(2, generator=g, dtype=torch.float64) * 2 * torch.pi).tolist()
+            phase = float(torch.rand((), generator=g, dtype=torch.float64)) * 2 * torch.pi
+            field[axis] += torch.sin(fy * grid_y + fx * grid_x + phase)
+    if amplitude is None:
+        amplitude = WARP_AMPLITUDE * float(torch.rand((), generator=g))
+    field *= amplitude / field.abs().amax().clamp_min(1e-9)  # pixels
+    return _sample(image, grid_x + field[1] * 2 / (width - 1), grid_y + field[0] * 2 / (height - 1))
+
+
+def resample(image: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """A clean copy that people cannot tell apart: rescaled by up to +-1% about the centre, or warped
+    by a smooth random displacement field of up to 1 pixel."""
+    if torch.rand((), generator=g) < 0.5:
+        return rescaled(image, 1 + RESCALE * (2 * float(torch.rand((), generator=g)) - 1))
+    return warped(image, g)
 
 
 def make_versions(

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import torch
 
-from ..constants import PATCH
 from ..images import load_image
-from ..models.lite import RADNLite, branch_stats, compare_stats
+from ..models.lite import RADNLite
 from .data import PhotoBank, make_versions
 
 CHUNK = "chunk_{:05d}.pt"
@@ -61,16 +60,8 @@ class StatsSet:
 def pair_stats(model: RADNLite, ref: torch.Tensor, dists: torch.Tensor):
     """A reference (3, h, w) and K versions (K, 3, h, w) -> (ref (N, 550), dist (K, N, 550),
     compare (K, N, 547)) through the model's (frozen) trunk and deformable step."""
-    k = dists.shape[0]
-    rows, cols = ref.shape[1] // PATCH, ref.shape[2] // PATCH
-    taps = model.taps(torch.cat([ref[None], dists]).contiguous(memory_format=torch.channels_last))
-    ref_taps = [t[:1].expand(k, *t.shape[1:]) for t in taps]
-    dist_taps = [t[1:] for t in taps]
-    ref_taps, dist_taps = model.deformed(ref_taps, dist_taps, model.offsets(ref_taps))
-    refs = ref[None].expand(k, -1, -1, -1)
-    r = branch_stats(ref[None], [t[:1] for t in ref_taps], rows, cols)[0]
-    d = branch_stats(dists, dist_taps, rows, cols)
-    return r, d, compare_stats(refs, dists, ref_taps, dist_taps, rows, cols)
+    ref_stats, dist_stats, compare = model.shared_reference_stats(dists, ref)
+    return ref_stats[0], dist_stats, compare
 
 
 def build_chunk(
