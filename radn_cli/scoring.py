@@ -20,7 +20,7 @@ Devices and precisions are resolved by ``devices``. Prints nothing; the CLI deci
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,8 @@ from .errors import DeviceError, ImageError, SizeMismatchError
 from .model import RADN
 from .tiling import grid_shape, patches_at
 from .weights import LoadedWeights, WeightsInfo
+
+PatchProgress = Callable[[int, int], None]  # (patches done, patches in the call), after each chunk
 
 
 def _layouts(device: torch.device) -> tuple[torch.memory_format, torch.memory_format]:
@@ -192,37 +194,54 @@ class Scorer:
         return prepared, grids
 
     @torch.inference_mode()
-    def encode_references(self, images: Sequence[torch.Tensor]) -> list[ReferenceEncoding]:
-        """Encode several references at once: their patches share forward passes of batch_size."""
+    def encode_references(
+        self, images: Sequence[torch.Tensor], *, progress: PatchProgress | None = None
+    ) -> list[ReferenceEncoding]:
+        """Encode several references at once: their patches share forward passes of batch_size.
+
+        ``progress(done, total)``, if given, is called after each chunk with the patches encoded so
+        far and the patches of all ``images``."""
         if not images:
             return []
         images, grids = self._prepare_all(images)
         counts = [rows * cols for rows, cols in grids]
         features: list[torch.Tensor | None] = [None] * len(images)
         offsets: list[torch.Tensor | None] = [None] * len(images)
+        done, total = 0, sum(counts)
         with exact_fp32(self.device, self.dtype):
             for segments, patches in self._patch_chunks(images, counts):
                 feats, offs = self.encoder.encode_reference(patches)
                 self._scatter(features, feats, segments, counts)
                 if offs is not None:
                     self._scatter(offsets, offs, segments, counts)
+                if progress is not None:
+                    done += patches.shape[0]
+                    progress(done, total)
         attended = self._per_image(self.model.attend_reference, features)
         return [
             ReferenceEncoding(int(image.shape[2]), int(image.shape[1]), grid, feats, offs)
             for image, grid, feats, offs in zip(images, grids, attended, offsets)
         ]
 
-    def encode_reference(self, image: torch.Tensor) -> ReferenceEncoding:
-        return self.encode_references([image])[0]
+    def encode_reference(
+        self, image: torch.Tensor, *, progress: PatchProgress | None = None
+    ) -> ReferenceEncoding:
+        return self.encode_references([image], progress=progress)[0]
 
     @torch.inference_mode()
-    def score_many(self, items: Sequence[tuple[ReferenceEncoding, torch.Tensor]]) -> list[PairScore]:
+    def score_many(
+        self,
+        items: Sequence[tuple[ReferenceEncoding, torch.Tensor]],
+        *,
+        progress: PatchProgress | None = None,
+    ) -> list[PairScore]:
         """Score several (encoded reference, distorted image) pairs at once.
 
         The distorted patches of all pairs share forward passes of batch_size patches, and pairs of
         the same size share the attention and head calls: on a GPU this is what keeps the device
         busy with small images. Each pair's score equals its score from ``score`` to float rounding
-        (the same operations on the same values, in other batches).
+        (the same operations on the same values, in other batches). ``progress(done, total)``, if
+        given, is called after each chunk with the distorted patches encoded so far and in all.
         """
         if not items:
             return []
@@ -236,12 +255,16 @@ class Scorer:
                 )
         counts = [r.grid[0] * r.grid[1] for r in references]
         features: list[torch.Tensor | None] = [None] * len(images)
+        done, total = 0, sum(counts)
         with exact_fp32(self.device, self.dtype):
             for segments, patches in self._patch_chunks(images, counts):
                 offsets = None
                 if references[0].offsets is not None:
                     offsets = _concat([references[i].offsets[start:stop] for i, start, stop in segments])
                 self._scatter(features, self.encoder.encode_distorted(patches, offsets), segments, counts)
+                if progress is not None:
+                    done += patches.shape[0]
+                    progress(done, total)
         attended = self._per_image(self.model.attend_distorted, features)
         results: list[PairScore | None] = [None] * len(items)
         for group in _same_size_groups(counts):
@@ -262,11 +285,21 @@ class Scorer:
                 )
         return results
 
-    def score(self, reference: ReferenceEncoding, image: torch.Tensor) -> PairScore:
-        return self.score_many([(reference, image)])[0]
+    def score(
+        self, reference: ReferenceEncoding, image: torch.Tensor, *, progress: PatchProgress | None = None
+    ) -> PairScore:
+        return self.score_many([(reference, image)], progress=progress)[0]
 
-    def score_pair(self, ref: torch.Tensor, dist: torch.Tensor) -> PairScore:
-        return self.score(self.encode_reference(ref), dist)
+    def score_pair(
+        self, ref: torch.Tensor, dist: torch.Tensor, *, progress: PatchProgress | None = None
+    ) -> PairScore:
+        """Encode ``ref`` and score ``dist`` against it; ``progress(done, total)`` counts the patches
+        of both images."""
+        if progress is None:
+            return self.score(self.encode_reference(ref), dist)
+        # both images have the same patches (else score raises): each call's total is half of it
+        encoded = self.encode_reference(ref, progress=lambda done, total: progress(done, 2 * total))
+        return self.score(encoded, dist, progress=lambda done, total: progress(total + done, 2 * total))
 
 
 def load_scorer(
