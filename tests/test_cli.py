@@ -903,7 +903,7 @@ def test_heatmap_paths_are_unique_and_readable(tmp_path):
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["score"], "radn: error: Missing argument 'ref'. (try 'radn score --help')"),
+        (["score"], "radn: error: Missing argument 'REF'. (try 'radn score --help')"),
         (["score", "a.png", "b.png", "--precision", "fp8"], "Invalid value for '--precision'"),
         (["bogus"], "radn: error: No such command 'bogus'. (try 'radn --help')"),
     ],
