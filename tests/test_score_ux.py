@@ -190,6 +190,7 @@ def test_work_progress_waits_counts_and_erases_itself(monkeypatch):
         console, "stderr", Console(file=screen, force_terminal=True, force_interactive=True, width=100)
     )
     monkeypatch.setattr(console, "PROGRESS_AFTER", 0.2)
+    monkeypatch.setattr(console, "_waiting_since", None)  # the wait counts from the command's start
     with console.WorkProgress("loading") as progress:
         progress.begin("scoring", 300, "patches")
         progress.update(100)
@@ -427,3 +428,21 @@ def test_choices_docstring_examples():
 
     result = doctest.testmod(radn_cli.heatmap.choices, raise_on_error=False, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_wait_counts_from_the_process_start(monkeypatch):
+    """`radn` marks its start: the bar is due PROGRESS_AFTER s after the process started (Linux), not
+    after the command did (the interpreter and the CLI's imports take a while before it runs)."""
+    import time
+
+    import radn_cli.cli.console as console
+
+    monkeypatch.setattr(console, "_waiting_since", None)
+    console.mark_start()
+    waited = time.monotonic() - console._waiting_since
+    assert 0.0 <= waited <= 60.0
+    if sys.platform == "linux":
+        assert waited > 0.0  # this test process has run a while
+    monkeypatch.setattr(console, "PROGRESS_AFTER", 1e6)
+    progress = console.WorkProgress("loading", enabled=False)
+    assert progress.started == console._waiting_since and progress.begun >= progress.started

@@ -18,7 +18,7 @@ from typer.core import TyperArgument, TyperCommand
 from .. import __version__
 from ..errors import ExitCode
 from . import batch, evaluate, report, score, train, weights
-from .console import handle_errors, usage_error
+from .console import handle_errors, mark_start, usage_error
 
 
 class _NamedArgument(TyperArgument):
@@ -109,6 +109,7 @@ def run() -> None:
     """Run the app as the `radn` command: sys.exit with its exit code."""
     from typer._click.exceptions import UsageError as ClickUsageError
 
+    mark_start()  # a progress bar counts the user's wait from the process's start
     try:
         try:
             code = app(standalone_mode=False, prog_name="radn")

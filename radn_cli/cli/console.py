@@ -204,7 +204,24 @@ def progress_steps(label: str, total: int):
 
 
 PROGRESS_AFTER = 2.0
-"""Seconds a command runs before ``WorkProgress`` shows its bar: work done sooner shows none."""
+"""Seconds the user has waited before ``WorkProgress`` shows its bar: work done sooner shows none."""
+
+_waiting_since: float | None = None  # time.monotonic() when the `radn` process started (see mark_start)
+
+
+def mark_start() -> None:
+    """Count the user's wait from the start of this process (the `radn` entry point calls this): the
+    interpreter and the CLI's imports take a while before any command runs. Linux tells the process's
+    age (/proc); elsewhere the wait counts from now."""
+    global _waiting_since
+    age = 0.0
+    try:
+        with open("/proc/self/stat", "rb") as stat, open("/proc/uptime", "rb") as uptime:
+            started = int(stat.read().rsplit(b")", 1)[1].split()[19])  # field 22: clock ticks after boot
+            age = float(uptime.read().split()[0]) - started / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    _waiting_since = time.monotonic() - min(max(age, 0.0), 60.0)  # a minute at most: not a stray value
 
 
 def _clock(seconds: float) -> str:
@@ -218,28 +235,28 @@ class WorkProgress:
     images): what is done of the total, the time elapsed and the time left.
 
     It shows only when ``enabled`` (no ``-q``) and stderr is a terminal that can redraw a line (not
-    TERM=dumb), and only once the command
-    has run ``PROGRESS_AFTER`` seconds, so quick work shows nothing; it is erased when it closes.
-    Until ``begin`` gives the work's total (after the model has loaded) it shows the stage and the
-    time elapsed. Writes to stdout go in ``paused()``: on a terminal the bar is erased while they are
-    written, so that results and the bar never mix. It appears from a timer thread; its methods may
-    be called from any thread.
+    TERM=dumb), and only once the user has waited ``PROGRESS_AFTER`` seconds (since ``radn``
+    started, see ``mark_start``, or else since the command did), so quick work shows nothing; it is
+    erased when it closes. Until ``begin`` gives the work's total (after the model has loaded) it
+    shows the stage and the time elapsed. Writes to stdout go in ``paused()``: on a terminal the bar
+    is erased while they are written, so that results and the bar never mix. It appears from a timer
+    thread; its methods may be called from any thread.
     """
 
     def __init__(self, label: str, *, enabled: bool = True) -> None:
-        # a terminal that can redraw a line (not TERM=dumb)
         self.active = enabled and stderr.is_terminal and stderr.is_interactive
         self.label, self.unit = label, ""
         self.total: int | None = None
         self.done = 0
-        self.started = self.begun = time.monotonic()
+        self.begun = time.monotonic()
+        self.started = _waiting_since if _waiting_since is not None else self.begun
         self._lock = threading.RLock()
         self._bar = None
         self._task = None
         self._closed = False
         self._timer = None
         if self.active:
-            self._timer = threading.Timer(PROGRESS_AFTER, self._show)
+            self._timer = threading.Timer(max(0.0, PROGRESS_AFTER - (self.begun - self.started)), self._show)
             self._timer.daemon = True
             self._timer.start()
 
