@@ -472,7 +472,7 @@ def test_batch_option_conflicts_exit_2(tmp_path, extra):
 
 def test_heatmap_unknown_map_exits_2(pair, tmp_path):
     result = run("heatmap", *pair[:2], "-o", tmp_path / "h.png", "--map", "bogus")
-    assert_one_error(result, "--map", "contribution", code=2)
+    assert_one_error(result, "--map", "scores, weights, product", code=2)
 
 
 @pytest.mark.parametrize(
@@ -694,8 +694,8 @@ def test_terminal_gets_heatmaps_and_ranking_on_stderr_only(pair, weights_file):
     assert [path for _, path in score_lines(result.stdout)] == [str(d1), str(d2)]  # stdout unchanged
     assert "▀" in result.stderr and "ranking (higher is better)" in result.stderr
     # the temporary paths are too long for 80 columns: the map titles name the files
-    assert len(f"{d1}: patch weights (2x3 patches), score -0.0000") > 80
-    assert f"\n{d1.name}: patch weights (2x3 patches), score " in "\n" + result.stderr
+    assert len(f"{d1}: patch score map (2x3 patches), score -0.0000") > 80
+    assert f"\n{d1.name}: patch score map (2x3 patches), score " in "\n" + result.stderr
     assert max(len(line) for line in result.stderr.splitlines()) <= 80
     quiet = run("score", ref, d1, "--weights", weights_file, "--quiet", env=terminal)
     assert quiet.exit_code == 0 and quiet.stderr == "", quiet.output
@@ -717,7 +717,7 @@ def test_real_terminal_with_stdout_redirected(pair, weights_file, tmp_path):
     done = subprocess.run(["script", "-qec", command, "/dev/null"], env=env, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stdout.decode(errors="replace")
     terminal = done.stdout.decode("utf-8", errors="replace")
-    assert "▀" in terminal and "\x1b[" in terminal and "patch weights" in terminal
+    assert "▀" in terminal and "\x1b[" in terminal and "patch score map" in terminal
     assert [path for _, path in score_lines(out.read_text(encoding="utf-8"))] == [str(d1)]
 
 
@@ -903,7 +903,7 @@ def test_heatmap_paths_are_unique_and_readable(tmp_path):
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["score"], "radn: error: Missing argument 'ref'. (try 'radn score --help')"),
+        (["score"], "radn: error: Missing argument 'REF'. (try 'radn score --help')"),
         (["score", "a.png", "b.png", "--precision", "fp8"], "Invalid value for '--precision'"),
         (["bogus"], "radn: error: No such command 'bogus'. (try 'radn --help')"),
     ],

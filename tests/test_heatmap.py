@@ -83,8 +83,11 @@ def test_patch_map_rejects_bad_input(scores, weights, grid, kind):
 
 
 def test_maps_and_labels_agree():
-    assert hm.MAPS == ("weights", "scores", "contribution")
-    assert set(hm.MAP_LABELS) == set(hm.MAPS)
+    assert hm.MAPS == ("scores", "weights", "product") and hm.DEFAULT_MAP == "scores"
+    assert hm.MAP_ALIASES == {"contribution": "product"}  # the former name still works
+    assert set(hm.MAP_LABELS) == set(hm.MAPS) | set(hm.MAP_ALIASES)
+    contribution = hm.patch_map(SCORES, WEIGHTS, (2, 3), "contribution")
+    assert np.array_equal(contribution, hm.patch_map(SCORES, WEIGHTS, (2, 3), "product"))
 
 
 # ------------------------------------------------------------------------------------------- colormap

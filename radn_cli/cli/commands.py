@@ -13,11 +13,42 @@ import threading
 from typing import Annotated
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
 from .. import __version__
 from ..errors import ExitCode
 from . import batch, evaluate, report, score, train, weights
-from .console import handle_errors, usage_error
+from .console import handle_errors, mark_start, usage_error
+
+
+class _NamedArgument(TyperArgument):
+    """An argument shown by its name in capitals, as a word: `radn score [OPTIONS] REF DIST...` and
+    `REF  Reference image.` in the help, not Typer's `{ref} {DIST}...` and `DIST <list[Path]>`."""
+
+    @property
+    def display_name_raw(self) -> str:
+        return self.metavar or (self.name or "").upper()
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    def _rich_display_name(self) -> str:
+        return self.display_name_raw + ("..." if self.nargs != 1 else "")
+
+    def display_type_rich(self, ctx) -> None:  # the name says what it is; no `<path>` beside it
+        return None
+
+
+class _Command(TyperCommand):
+    """A command whose arguments read as words (``_NamedArgument``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if type(param) is TyperArgument:
+                param.__class__ = _NamedArgument
+
 
 app = typer.Typer(
     name="radn",
@@ -45,18 +76,18 @@ def _main(
     """Perceptual full-reference image quality with RADN."""
 
 
-app.command("score")(handle_errors(score.score))
-app.command("heatmap")(handle_errors(score.heatmap))
-app.command("batch")(handle_errors(batch.batch))
-app.command("report")(handle_errors(report.report))
-app.command("eval")(handle_errors(evaluate.eval_command))
-app.command("train")(handle_errors(train.train))
+app.command("score", cls=_Command)(handle_errors(score.score))
+app.command("heatmap", cls=_Command)(handle_errors(score.heatmap))
+app.command("batch", cls=_Command)(handle_errors(batch.batch))
+app.command("report", cls=_Command)(handle_errors(report.report))
+app.command("eval", cls=_Command)(handle_errors(evaluate.eval_command))
+app.command("train", cls=_Command)(handle_errors(train.train))
 
 weights_app = typer.Typer(help="List, inspect, convert and install model weights.", no_args_is_help=True)
-weights_app.command("list")(handle_errors(weights.weights_list))
-weights_app.command("info")(handle_errors(weights.weights_info))
-weights_app.command("convert")(handle_errors(weights.weights_convert))
-weights_app.command("install")(handle_errors(weights.weights_install))
+weights_app.command("list", cls=_Command)(handle_errors(weights.weights_list))
+weights_app.command("info", cls=_Command)(handle_errors(weights.weights_info))
+weights_app.command("convert", cls=_Command)(handle_errors(weights.weights_convert))
+weights_app.command("install", cls=_Command)(handle_errors(weights.weights_install))
 app.add_typer(weights_app, name="weights")
 
 
@@ -78,6 +109,7 @@ def run() -> None:
     """Run the app as the `radn` command: sys.exit with its exit code."""
     from typer._click.exceptions import UsageError as ClickUsageError
 
+    mark_start()  # a progress bar counts the user's wait from the process's start
     try:
         try:
             code = app(standalone_mode=False, prog_name="radn")

@@ -1,7 +1,8 @@
 """What the CLI says on stderr, and how errors and Ctrl-C end a command.
 
 Owns: the stderr console, one-line notes, warnings and errors (``radn: error: ...``), the progress
-bar (``progress_steps`` for a block of work), ``handle_errors`` (library errors to one line and an
+bars (``progress_steps`` for a block of work, ``WorkProgress`` for a command that may take a while
+before its first result), ``handle_errors`` (library errors to one line and an
 exit code, a traceback only with ``--verbose``), and ``ctrl_c_deferred`` (Ctrl-C held while PyTorch
 loads). Imports no torch.
 """
@@ -14,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 
 import typer
@@ -199,3 +201,153 @@ def progress_steps(label: str, total: int):
     finally:
         if bar is not None:
             bar.stop()
+
+
+PROGRESS_AFTER = 2.0
+"""Seconds the user has waited before ``WorkProgress`` shows its bar: work done sooner shows none."""
+
+_waiting_since: float | None = None  # time.monotonic() when the `radn` process started (see mark_start)
+
+
+def mark_start() -> None:
+    """Count the user's wait from the start of this process (the `radn` entry point calls this): the
+    interpreter and the CLI's imports take a while before any command runs. Linux tells the process's
+    age (/proc); elsewhere the wait counts from now."""
+    global _waiting_since
+    age = 0.0
+    try:
+        with open("/proc/self/stat", "rb") as stat, open("/proc/uptime", "rb") as uptime:
+            started = int(stat.read().rsplit(b")", 1)[1].split()[19])  # field 22: clock ticks after boot
+            age = float(uptime.read().split()[0]) - started / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    _waiting_since = time.monotonic() - min(max(age, 0.0), 60.0)  # a minute at most: not a stray value
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+class WorkProgress:
+    """A progress bar on stderr for a command that may keep the user waiting (`radn score` of large
+    images): what is done of the total, the time elapsed and the time left.
+
+    It shows only when ``enabled`` (no ``-q``) and stderr is a terminal that can redraw a line (not
+    TERM=dumb), and only once the user has waited ``PROGRESS_AFTER`` seconds (since ``radn``
+    started, see ``mark_start``, or else since the command did), so quick work shows nothing; it is
+    erased when it closes. Until ``begin`` gives the work's total (after the model has loaded) it
+    shows the stage and the time elapsed. Writes to stdout go in ``paused()``: on a terminal the bar
+    is erased while they are written, so that results and the bar never mix. It appears from a timer
+    thread; its methods may be called from any thread.
+    """
+
+    def __init__(self, label: str, *, enabled: bool = True) -> None:
+        self.active = enabled and stderr.is_terminal and stderr.is_interactive
+        self.label, self.unit = label, ""
+        self.total: int | None = None
+        self.done = 0
+        self.begun = time.monotonic()
+        self.started = _waiting_since if _waiting_since is not None else self.begun
+        self._lock = threading.RLock()
+        self._bar = None
+        self._task = None
+        self._closed = False
+        self._timer = None
+        if self.active:
+            self._timer = threading.Timer(max(0.0, PROGRESS_AFTER - (self.begun - self.started)), self._show)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def __enter__(self) -> WorkProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def begin(self, label: str, total: int, unit: str = "") -> None:
+        """The work proper starts: ``total`` steps (of ``unit``), none done; the time left is
+        estimated from the rate since now."""
+        with self._lock:
+            self.label, self.total, self.unit, self.done = label, max(0, int(total)), unit, 0
+            self.begun = time.monotonic()
+            if self._bar is not None:
+                self._bar.update(self._task, description=label, total=self.total, completed=0)
+
+    def update(self, done: int) -> None:
+        """``done`` steps are done (never fewer than before, never more than the total)."""
+        with self._lock:
+            done = max(self.done, int(done))
+            self.done = done if self.total is None else min(done, self.total)
+            if self._bar is not None:
+                self._bar.update(self._task, completed=self.done)
+
+    def describe(self) -> str:
+        """What the bar says beside it: ``256/3072 patches  0:12 elapsed, about 2:10 left``."""
+        now = time.monotonic()
+        elapsed = f"{_clock(now - self.started)} elapsed"
+        if self.total is None:
+            return elapsed
+        count = f"{self.done}/{self.total}{f' {self.unit}' if self.unit else ''}"
+        if not self.done or self.done >= self.total:
+            return f"{count}  {elapsed}"
+        left = (now - self.begun) * (self.total - self.done) / self.done
+        return f"{count}  {elapsed}, about {_clock(left + 0.5)} left"
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Erase the bar while the block writes to stdout, when stdout is a terminal too."""
+        with self._lock:
+            shown = self._bar is not None and _is_tty(sys.stdout)
+            if shown:
+                self._hide()
+            try:
+                yield
+            finally:
+                if shown and not self._closed:
+                    self._show()
+
+    def close(self) -> None:
+        """Stop: the bar is erased (if it was shown) and will not show."""
+        if self._timer is not None:
+            self._timer.cancel()
+        with self._lock:
+            self._closed = True
+            self._hide()
+
+    def _show(self) -> None:
+        from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
+        from rich.text import Text
+
+        work = self
+
+        class Described(ProgressColumn):
+            def render(self, task) -> Text:
+                return Text(work.describe())
+
+        with self._lock:
+            if self._closed or self._bar is not None:
+                return
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                Described(),
+                console=stderr,
+                transient=True,
+                redirect_stdout=False,  # results go to stdout themselves, never through the bar
+            )
+            self._task = self._bar.add_task(self.label, total=self.total, completed=self.done)
+            self._bar.live.start(refresh=True)  # Progress.start/stop, less a blank line in some cases
+
+    def _hide(self) -> None:
+        if self._bar is not None:
+            self._bar.live.stop()
+            self._bar = None
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

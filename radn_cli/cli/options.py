@@ -1,4 +1,5 @@
-"""Options that several commands share: weights, device, precision, batch size, workers, verbosity.
+"""Options that several commands share: weights, device, precision, batch size, workers, verbosity,
+and the heatmap's map and colour range.
 
 Each is defined once, with its help text and default, so that every command offers it the same way.
 """
@@ -12,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..constants import PRECISION_NAMES
+from ..errors import UsageError
 
 WeightsOpt = Annotated[
     Optional[Path],
@@ -78,3 +80,39 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebac
 
 def precision_name(precision: Precision | str | None) -> str | None:
     return precision.value if isinstance(precision, Enum) else precision
+
+
+MapOpt = Annotated[
+    str,
+    typer.Option(
+        "--map",
+        metavar="<scores|weights|product>",
+        help="Map drawn: scores (per-patch quality: where it is lost), weights (how much each patch "
+        "counts: where the model looks, not where it sees damage) or product (w_i * s_i / sum w: what "
+        "each patch adds to the score; 'contribution' is its former name).",
+    ),
+]
+RangeOpt = Annotated[
+    str,
+    typer.Option(
+        "--range",
+        metavar="<fixed|auto|LO,HI>",
+        help="Colours of the map: fixed (scores on the weights' scale, e.g. 1..5, the same for every "
+        "image, so that maps compare; weights and product have no fixed scale and span their own "
+        "min..max), auto (each map's own min..max) or LO,HI.",
+    ),
+]
+
+
+def check_map_options(kind: str, value_range: str) -> tuple[str, str | tuple[float, float]]:
+    """--map and --range as the heatmap package names them (a usage error, exit 2, if unknown)."""
+    from ..heatmap.choices import MAPS, canonical_map, parse_range
+
+    try:
+        kind = canonical_map(kind)
+    except ValueError:
+        raise UsageError(f"--map must be one of {', '.join(MAPS)}, not {kind!r}") from None
+    try:
+        return kind, parse_range(value_range)
+    except ValueError as exc:
+        raise UsageError(f"--range {exc}") from None

@@ -1,4 +1,10 @@
-"""`radn score` (one reference, one or more distorted images) and `radn heatmap` (one pair's map)."""
+"""`radn score` (one reference, one or more distorted images) and `radn heatmap` (one pair's map).
+
+On a terminal both show progress while they work (``WorkProgress``: after 2 s, on stderr) and, after
+the scores, a line that says what they mean (``scale_line``: the weights' scale and direction). The
+maps they draw are the per-patch scores unless --map says otherwise, coloured over the weights' score
+scale unless --range says otherwise (``heatmap.choices``), so that the maps of two images compare.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,28 @@ import json
 import sys
 from contextlib import closing
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ..errors import ExitCode, RadnError, UsageError
-from .console import error, note, stderr
+from ..errors import ExitCode, RadnError
+from ..heatmap.choices import DEFAULT_MAP, DEFAULT_RANGE
+from .console import WorkProgress, error, note, stderr
 from .inputs import check_inputs, check_outputs, load_checked, load_pair, make_scorer, print_notes
-from .options import BatchOpt, DeviceOpt, Precision, PrecisionOpt, VerboseOpt, WeightsOpt
+from .options import (
+    BatchOpt,
+    DeviceOpt,
+    MapOpt,
+    Precision,
+    PrecisionOpt,
+    RangeOpt,
+    VerboseOpt,
+    WeightsOpt,
+    check_map_options,
+)
+
+if TYPE_CHECKING:
+    from ..weights import WeightsInfo
 
 
 def score(
@@ -30,14 +50,19 @@ def score(
         Optional[Path],
         typer.Option(
             "--heatmap",
-            help="Write a weight-heatmap PNG (several images: name_<image>.png; images that share a "
-            "name also get their folder: name_<folder>_<image>.png).",
+            help="Write a heatmap PNG (the --map) of each image (several images: name_<image>.png; "
+            "images that share a name also get their folder: name_<folder>_<image>.png).",
             dir_okay=False,
             show_default=False,
         ),
     ] = None,
+    kind: MapOpt = DEFAULT_MAP,
+    value_range: RangeOpt = DEFAULT_RANGE,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No heatmap or ranking on the terminal.")
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Nothing on the terminal but errors: no progress, map, ranking or scale."
+        ),
     ] = False,
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
@@ -47,48 +72,60 @@ def score(
 ) -> None:
     """Score distorted images against one reference: `score<TAB>path` per image on stdout.
 
-    Several distorted images are ranked; the reference branch is computed once.
+    Several distorted images are ranked; the reference branch is computed once. On a terminal, on
+    stderr: progress while it works, each image's map, the ranking, and the score scale.
     """
+    kind, spec = check_map_options(kind, value_range)
     check_inputs(ref)  # a missing reference is reported at once; missing distorted images get a row
     check_outputs(heatmap)
-    ref_image = load_checked(ref)  # a bad reference is reported before the model is loaded
-    scorer = make_scorer(weights, device, precision, batch_size)
-    from ..pairing import Pair
-    from ..pipeline import score_pairs
-    from ..report import (
-        error_record,
-        format_score,
-        heatmap_paths,
-        score_document,
-        score_record,
-        summary_record,
-    )
-
-    heatmap_outputs = heatmap_paths(heatmap, dist) if heatmap is not None else {}
     records: list[dict] = []
     interactive = stderr.is_terminal and not quiet and not json_out
-    pairs = [Pair(ref, path) for path in dist]
-    with closing(score_pairs(scorer, pairs, known={ref: ref_image})) as scored:
-        for item in scored:
-            path = item.pair.dist
-            if item.error:
-                error(item.error, verbose, item.exception)
-                records.append(error_record(path, item.error))
-                continue
-            print_notes(item.dist)
-            records.append(score_record(path, item.result))
-            if not json_out:
-                sys.stdout.write(f"{format_score(item.result.score)}\t{path}\n")
-                sys.stdout.flush()
-            if heatmap is not None:
-                _write_heatmap(heatmap_outputs[path], path, item.dist, item.result, "weights", None, scorer)
-            if interactive:
-                _show_terminal_heatmap(path, item.result)
+    with WorkProgress("loading", enabled=not quiet) as progress:
+        ref_image = load_checked(ref)  # a bad reference is reported before the model is loaded
+        scorer = make_scorer(weights, device, precision, batch_size)
+        from ..pairing import Pair
+        from ..pipeline import score_pairs
+        from ..report import (
+            error_record,
+            format_score,
+            heatmap_paths,
+            score_document,
+            score_record,
+            summary_record,
+        )
+
+        heatmap_outputs = heatmap_paths(heatmap, dist) if heatmap is not None else {}
+        colours = _colours(scorer.info, kind, spec, drawn=heatmap is not None)
+        pairs = [Pair(ref, path) for path in dist]
+        patches = _patches(ref_image)
+        progress.begin("scoring", patches * (1 + len(pairs)), "patches")
+        counted = _Counted(scorer, progress) if progress.active else scorer
+        with closing(score_pairs(counted, pairs, known={ref: ref_image})) as scored:
+            for done, item in enumerate(scored, 1):
+                progress.update(patches * (1 + done))  # a pair that failed is done too
+                path = item.pair.dist
+                if item.error:
+                    error(item.error, verbose, item.exception)
+                    records.append(error_record(path, item.error))
+                    continue
+                print_notes(item.dist)
+                records.append(score_record(path, item.result))
+                if not json_out:
+                    with progress.paused():
+                        sys.stdout.write(f"{format_score(item.result.score)}\t{path}\n")
+                        sys.stdout.flush()
+                if heatmap is not None:
+                    out = heatmap_outputs[path]
+                    _write_heatmap(out, path, item.dist, item.result, kind, [], scorer.info, colours)
+                if interactive:
+                    _show_terminal_heatmap(path, item.result, kind, colours, scorer.info.higher_is_better)
     summary = summary_record(records, higher_is_better=scorer.info.higher_is_better)
     if json_out:
         sys.stdout.write(json.dumps(score_document(ref, scorer, records, summary), indent=2) + "\n")
     elif interactive and summary["scored"] > 1:
         _show_ranking(records, scorer.info.higher_is_better)
+    if stderr.is_terminal and not quiet and summary["scored"]:
+        note(scale_line(scorer.info))
     if summary["failed"]:
         raise typer.Exit(int(ExitCode.ERROR))
 
@@ -100,18 +137,17 @@ def heatmap(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="PNG to write.", dir_okay=False, show_default=False)
     ],
-    kind: Annotated[
-        str,
-        typer.Option(
-            "--map",
-            help="weights (where the model looks), scores (per-patch quality) or contribution "
-            "(w_i * s_i / sum w: what each patch adds to the score).",
-        ),
-    ] = "weights",
+    kind: MapOpt = DEFAULT_MAP,
+    value_range: RangeOpt = DEFAULT_RANGE,
     raw: Annotated[
-        Optional[Path],
+        Optional[list[Path]],
         typer.Option(
-            "--raw", help="Also write the raw per-patch values as CSV.", dir_okay=False, show_default=False
+            "--raw",
+            metavar="<file>",
+            help="Also write the map's raw per-patch values: NAME.npy as a NumPy [rows, cols] array, "
+            "any other name as CSV (row,col,x,y,value). Give it twice for both.",
+            dir_okay=False,
+            show_default=False,
         ),
     ] = None,
     weights: WeightsOpt = None,
@@ -121,29 +157,100 @@ def heatmap(
     verbose: VerboseOpt = False,
 ) -> None:
     """Draw the per-patch map over the distorted image at input resolution, with a colour legend."""
-    from ..constants import HEATMAP_MAPS
-
-    if kind not in HEATMAP_MAPS:
-        raise UsageError(f"--map must be one of {', '.join(HEATMAP_MAPS)}, not {kind!r}")
+    kind, spec = check_map_options(kind, value_range)
+    raw = raw or []
     check_inputs(ref, dist)
-    check_outputs(output, raw)
-    ref_image, dist_image = load_pair(ref, dist)  # bad images are reported before the model loads
-    scorer = make_scorer(weights, device, precision, batch_size)
-    from ..report import format_score
+    check_outputs(output, *raw)
+    with WorkProgress("loading") as progress:
+        ref_image, dist_image = load_pair(ref, dist)  # bad images are reported before the model loads
+        scorer = make_scorer(weights, device, precision, batch_size)
+        from ..report import format_score
 
-    result = scorer.score_pair(ref_image.tensor, dist_image.tensor)
+        progress.begin("scoring", 2 * _patches(ref_image), "patches")
+        result = scorer.score_pair(
+            ref_image.tensor, dist_image.tensor, progress=(lambda done, _: progress.update(done))
+        )
+        colours = _colours(scorer.info, kind, spec, drawn=True)
     sys.stdout.write(f"{format_score(result.score)}\t{dist}\n")
-    _write_heatmap(output, dist, dist_image, result, kind, raw, scorer)
+    _write_heatmap(output, dist, dist_image, result, kind, raw, scorer.info, colours)
+    if stderr.is_terminal:
+        note(scale_line(scorer.info))
 
 
-def _show_terminal_heatmap(path: Path, result) -> None:
-    from ..heatmap import terminal_heatmap
+def scale_line(info: WeightsInfo) -> str:
+    """What the scores mean, for a terminal: ``radn: score scale: <the weights' score_scale>`` with the
+    direction when the scale text does not say it, and what an identical copy scores when the
+    metadata says (``identical_copy_score``, in the metadata or its metrics)."""
+    scale = info.metadata.get("score_scale") or "unknown"
+    line = f"radn: score scale: {scale}"
+    if "is better" not in scale:
+        line += f", {'higher' if info.higher_is_better else 'lower'} is better"
+    identical = info.metadata.get("identical_copy_score", info.metrics.get("identical_copy_score"))
+    try:
+        line += f"; an identical copy scores about {float(identical):.2g}" if identical is not None else ""
+    except (TypeError, ValueError):
+        pass
+    return line
 
-    about = f"patch weights ({result.grid[0]}x{result.grid[1]} patches), score {result.score:.4f}"
+
+class _Counted:
+    """The scorer as the pipeline calls it, telling ``progress`` about each chunk of patches done."""
+
+    def __init__(self, scorer, progress: WorkProgress) -> None:
+        self._scorer, self._progress = scorer, progress
+
+    def __getattr__(self, name: str):
+        return getattr(self._scorer, name)
+
+    def encode_references(self, images):
+        base = self._progress.done
+        return self._scorer.encode_references(
+            images, progress=lambda done, _: self._progress.update(base + done)
+        )
+
+    def score_many(self, items):
+        base = self._progress.done
+        return self._scorer.score_many(items, progress=lambda done, _: self._progress.update(base + done))
+
+
+def _patches(image) -> int:
+    from ..tiling import grid_shape
+
+    rows, cols = grid_shape(image.height, image.width)
+    return rows * cols
+
+
+def _colours(info: WeightsInfo, kind: str, spec, *, drawn: bool) -> tuple[float, float] | None:
+    """The colour range of the maps (None: each map's own min..max); a note when a fixed range of
+    scores was asked for (the default) and the weights state no scale to fix it to."""
+    from ..heatmap import color_range, scale_range
+
+    scale = scale_range(info.metadata)
+    if drawn and kind == "scores" and spec == "fixed" and scale is None:
+        note(
+            "radn: note: the weights state no score scale: map colours span each map's own min..max "
+            "(--range LO,HI fixes them)"
+        )
+    return color_range(kind, spec, scale)
+
+
+def _show_terminal_heatmap(path: Path, result, kind: str, colours, higher_is_better: bool) -> None:
+    from ..heatmap import MAP_LABELS, patch_map, terminal_heatmap
+
+    grid = f"{result.grid[0]}x{result.grid[1]} patches"
+    about = f"{MAP_LABELS[kind]} map ({grid}), score {result.score:.4f}"
     title = f"{path}: {about}"
     if len(title) > stderr.width:  # a long path would push what the map shows off the line: name only
         title = f"{path.name}: {about}"
-    map_ = terminal_heatmap(result.patch_weights.numpy(), max_width=stderr.width, title=title, kind="weights")
+    values = patch_map(result.patch_scores.numpy(), result.patch_weights.numpy(), result.grid, kind)
+    map_ = terminal_heatmap(
+        values,
+        max_width=stderr.width,
+        title=title,
+        kind=kind,
+        higher_is_better=higher_is_better,
+        value_range=colours,
+    )
     stderr.print(map_)
     stderr.print()  # a blank line between the maps of several images
 
@@ -164,7 +271,9 @@ def _show_ranking(records: list[dict], higher_is_better: bool) -> None:
     stderr.print(table)
 
 
-def _write_heatmap(out: Path, dist: Path, image, result, kind: str, raw: Path | None, scorer) -> None:
+def _write_heatmap(
+    out: Path, dist: Path, image, result, kind: str, raw: list[Path], info: WeightsInfo, colours
+) -> None:
     from ..heatmap import save_heatmap
 
     try:
@@ -175,8 +284,10 @@ def _write_heatmap(out: Path, dist: Path, image, result, kind: str, raw: Path | 
             kind=kind,
             raw=raw,
             title=f"{dist.name}: score {result.score:.4f}",
-            higher_is_better=scorer.info.higher_is_better,
+            higher_is_better=info.higher_is_better,
+            value_range=colours,
         )
     except OSError as exc:
         raise RadnError(f"cannot write heatmap: {exc.strerror or exc}", out) from exc
-    note(f"radn: wrote {out}" + (f" and {raw}" if raw is not None else ""))
+    written = [str(path) for path in (out, *raw)]
+    note(f"radn: wrote {', '.join(written[:-1])} and {written[-1]}" if raw else f"radn: wrote {out}")

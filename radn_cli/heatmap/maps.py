@@ -2,7 +2,8 @@
 
 RADN scores a row-major grid of ``patch`` x ``patch`` squares; each patch gets a score ``s_i`` and a
 weight ``w_i > 0`` and the image score is ``sum(w_i s_i) / sum(w_i)``. :func:`patch_map` turns those
-into a ``[rows, cols]`` map of the weights, the scores, or the contributions ``w_i s_i / sum(w)``.
+into a ``[rows, cols]`` map of the scores, the weights, or their products ``w_i s_i / sum(w)`` (what
+each patch adds to the image score). The maps' names and the default are in :mod:`.choices`.
 """
 
 from __future__ import annotations
@@ -11,27 +12,22 @@ from typing import Any
 
 import numpy as np
 
-from ..constants import HEATMAP_MAPS
-
-MAPS = HEATMAP_MAPS  # ("weights", "scores", "contribution"); the CLI checks --map against it
-"""The per-patch maps: patch weights, patch scores, and contributions ``w_i s_i / sum(w)``."""
+from .choices import MAP_ALIASES, MAPS, canonical_map
 
 MAP_LABELS = {
-    "weights": "patch weight",
     "scores": "patch score",
-    "contribution": "contribution to score",
+    "weights": "patch weight",
+    "product": "contribution to score",
 }
-"""Human-readable name of each map, used in legends."""
+"""Human-readable name of each map (and of its former names), used in legends."""
+MAP_LABELS.update({alias: MAP_LABELS[kind] for alias, kind in MAP_ALIASES.items()})
 
-
-def _check_kind(kind: str) -> str:
-    if kind not in MAPS:
-        raise ValueError(f"unknown heatmap kind {kind!r}; expected one of {', '.join(MAPS)}")
-    return kind
+_check_kind = canonical_map  # the map a name stands for; ValueError for an unknown name
+__all__ = ["MAPS", "MAP_LABELS", "direction_labels", "patch_map"]
 
 
 # What the low and the high end of each map's scale mean, in words, longest form first; the legends
-# use the longest form that fits. Scores and contributions depend on the weights' score direction.
+# use the longest form that fits. Scores and products depend on the weights' score direction.
 _WEIGHT_WORDS = (
     ("lower = less weight", "less weight"),
     ("higher = more weight: where the model looks", "higher = more weight", "more weight"),
@@ -44,15 +40,14 @@ _QUALITY_WORDS = {
 
 def _direction_words(kind: str, higher_is_better: bool = True) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """All forms of the low-end and of the high-end words of a ``kind`` map, longest first."""
-    _check_kind(kind)
-    return _WEIGHT_WORDS if kind == "weights" else _QUALITY_WORDS[bool(higher_is_better)]
+    return _WEIGHT_WORDS if _check_kind(kind) == "weights" else _QUALITY_WORDS[bool(higher_is_better)]
 
 
 def direction_labels(kind: str, *, higher_is_better: bool = True) -> tuple[str, str]:
     """What the low and the high end of a ``kind`` map's colour scale mean, in words: ``(low, high)``.
 
     ``"weights"`` shows where the model looks (a higher weight counts more in the image score).
-    ``"scores"`` and ``"contribution"`` follow the score direction of the weights, which their metadata
+    ``"scores"`` and ``"product"`` follow the score direction of the weights, which their metadata
     states as ``score_direction``: ``higher_is_better=True`` for ``"higher_is_better"`` (the shipped
     weights: higher = better quality), ``False`` for ``"lower_is_better"``.
     """
@@ -65,11 +60,11 @@ def patch_map(patch_scores: Any, patch_weights: Any, grid: tuple[int, int], kind
 
     ``patch_scores`` and ``patch_weights`` hold one value per patch in row-major order (any shape with
     ``rows * cols`` elements, anything ``np.asarray`` takes). ``kind`` is one of :data:`MAPS`:
-    ``"weights"`` (w_i), ``"scores"`` (s_i) or ``"contribution"`` (w_i s_i / sum(w), whose sum is the
-    image score). Raises ``ValueError`` for an unknown kind, a size that does not match the grid, or
-    weights that are not finite, negative, or sum to zero.
+    ``"scores"`` (s_i), ``"weights"`` (w_i) or ``"product"`` (w_i s_i / sum(w), whose sum is the image
+    score; ``"contribution"`` is its former name). Raises ``ValueError`` for an unknown kind, a size
+    that does not match the grid, or weights that are not finite, negative, or sum to zero.
     """
-    _check_kind(kind)
+    kind = _check_kind(kind)
     rows, cols = (int(g) for g in grid)
     if rows < 1 or cols < 1:
         raise ValueError(f"grid must be at least 1x1, got {rows}x{cols}")
@@ -107,6 +102,16 @@ def _range(values: np.ndarray) -> tuple[float, float] | None:
     if finite.size == 0:
         return None
     return float(finite.min()), float(finite.max())
+
+
+def _range_words(values: np.ndarray, vrange: tuple[float, float] | None, fixed: bool) -> str:
+    """How a legend's colours span, in words: a fixed range (and how many patches lie beyond it) or
+    the map's own range."""
+    if not fixed:
+        return "range of this map"
+    finite = values[np.isfinite(values)]
+    beyond = int(np.sum((finite < vrange[0]) | (finite > vrange[1])))
+    return f"fixed range, {beyond} patch{'es' if beyond > 1 else ''} beyond it" if beyond else "fixed range"
 
 
 def _format_ticks(values: list[float]) -> list[str]:

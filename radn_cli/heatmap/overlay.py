@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..constants import PATCH
 from .colormap import _CONSTANT_INDEX, COLORMAP, _color_index
-from .maps import MAP_LABELS, _as_map, _check_kind, _direction_words, _format_ticks, _range
+from .maps import MAP_LABELS, _as_map, _check_kind, _direction_words, _format_ticks, _range, _range_words
 
 _BACKGROUND = (255, 255, 255)
 _TEXT = (24, 24, 24)
@@ -112,6 +112,7 @@ def render_overlay(
     alpha: float = 0.55,
     title: str | None = None,
     higher_is_better: bool = True,
+    value_range: tuple[float, float] | None = None,
 ) -> Image.Image:
     """The distorted ``image`` with the ``[rows, cols]`` patch map ``values`` drawn over it.
 
@@ -122,13 +123,16 @@ def render_overlay(
     :func:`legend_height` px) holds the optional ``title``, the map name, a colour bar with
     min/mid/max ticks (a constant map shows its single value), and under the bar's ends what low and
     high values mean in words (:func:`~.maps.direction_labels`): for ``"scores"`` and
-    ``"contribution"`` which way is better quality, given by ``higher_is_better`` (the weights'
+    ``"product"`` which way is better quality, given by ``higher_is_better`` (the weights'
     ``score_direction``; the default suits the shipped weights), for ``"weights"`` that a higher
-    weight counts more, i.e. shows where the model looks. The result is an RGB image of width
-    ``max(W, 320)`` and height ``H + legend_height(W, H, title)``; the image sits at the top left.
+    weight counts more, i.e. shows where the model looks. Colours span ``value_range`` (``(lo, hi)``,
+    e.g. the weights' score scale: values beyond it get the colour of its end, and the legend counts
+    them) or, with None, the map's own min..max; the legend's label says which. The result is an RGB
+    image of width ``max(W, 320)`` and height ``H + legend_height(W, H, title)``; the image sits at
+    the top left.
     Memory use stays at a few uint8 copies of the image, so 8K inputs are fine.
     """
-    _check_kind(kind)
+    kind = _check_kind(kind)
     patch = int(patch)
     if patch < 1:
         raise ValueError(f"patch must be >= 1, got {patch}")
@@ -143,7 +147,9 @@ def render_overlay(
             f"a {rows}x{cols} grid of {patch} px patches does not fit in a {width}x{height} image"
         )
 
-    vrange = _range(vals)
+    if value_range is not None and not float(value_range[0]) < float(value_range[1]):
+        raise ValueError(f"value_range must be (lo, hi) with lo < hi, got {value_range}")
+    vrange = _range(vals) if value_range is None else (float(value_range[0]), float(value_range[1]))
     idx, valid = _color_index(vals, vrange)
     colors = COLORMAP[idx]  # [rows, cols, 3] uint8
     alpha256 = int(round(float(alpha) * 256))
@@ -202,6 +208,7 @@ def render_overlay(
         hatch_spacing,
         hatch_thick,
         higher_is_better,
+        value_range is not None,
     )
     return canvas
 
@@ -238,6 +245,7 @@ def _draw_legend(
     hatch_spacing: int,
     hatch_thick: int,
     higher_is_better: bool,
+    fixed: bool,
 ) -> None:
     draw = ImageDraw.Draw(canvas)
     width = canvas.width
@@ -249,11 +257,13 @@ def _draw_legend(
         tfont = _font(geo["title_fs"])
         draw.text((pad, top + geo["title_y"]), _fit_text(tfont, title, inner_w), font=tfont, fill=_TEXT)
 
-    # Map name on the left; on the right a hatched swatch explaining the unscored area.
-    label = MAP_LABELS[kind]
-    if kind == "contribution" and vrange is not None:
+    # Map name and its colour range on the left; on the right a hatched swatch explaining the
+    # unscored area.
+    label = f"{MAP_LABELS[kind]} ({_range_words(vals, vrange, fixed)}"
+    if kind == "product" and np.isfinite(vals).any():
         total = float(np.sum(vals[np.isfinite(vals)]))
-        label += f" (sum = image score = {_format_ticks([total])[0]})"
+        label += f"; sum = image score = {_format_ticks([total])[0]}"
+    label += ")"
     label_y = top + geo["label_y"]
     right_edge = width - pad
     if has_unscored:

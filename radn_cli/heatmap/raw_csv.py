@@ -1,9 +1,12 @@
-"""Raw export: a patch map as CSV, one line per patch, values that read back bit for bit."""
+"""Raw export: a patch map as CSV, one line per patch, or as a NumPy ``.npy`` array; values read back
+bit for bit."""
 
 from __future__ import annotations
 
-from os import PathLike
+from os import PathLike, fspath
 from typing import Any
+
+import numpy as np
 
 from ..constants import PATCH
 from .maps import _as_map
@@ -22,3 +25,14 @@ def write_raw_csv(path: str | PathLike[str], values: Any, *, patch: int = PATCH)
             lines.append(f"{r},{c},{c * patch},{r * patch},{float(vals[r, c])!r}")
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def write_raw(path: str | PathLike[str], values: Any, *, patch: int = PATCH) -> None:
+    """Write the ``[rows, cols]`` map to ``path`` in the format its name says: ``.npy`` a float64
+    ``[rows, cols]`` array (``numpy.load`` reads it; no pickle), anything else CSV
+    (:func:`write_raw_csv`)."""
+    if fspath(path).lower().endswith(".npy"):
+        with open(path, "wb") as fh:  # a file object: np.save adds no second ".npy"
+            np.save(fh, _as_map(values), allow_pickle=False)
+    else:
+        write_raw_csv(path, values, patch=patch)

@@ -11,7 +11,7 @@ from rich.style import Style
 from rich.text import Text
 
 from .colormap import _CONSTANT_INDEX, COLORMAP, _color_index
-from .maps import _as_map, _direction_words, _format_ticks, _range
+from .maps import _as_map, _direction_words, _format_ticks, _range, _range_words
 
 
 def _block_mean(vals: np.ndarray, factor: int) -> np.ndarray:
@@ -39,6 +39,7 @@ def terminal_heatmap(
     title: str | None = None,
     kind: str | None = None,
     higher_is_better: bool = True,
+    value_range: tuple[float, float] | None = None,
 ) -> RenderableType:
     """A Rich :class:`~rich.text.Text` drawing the ``[rows, cols]`` map with coloured half blocks.
 
@@ -50,13 +51,17 @@ def terminal_heatmap(
     (:func:`~.maps.direction_labels`): "higher = better quality" (or worse, with
     ``higher_is_better=False``, the weights' ``score_direction``) for scores and contributions,
     "higher = more weight" for weights; a shorter form, or none, where the width is short. No line is
-    wider than ``max_width``. Rich downgrades the truecolor styles on terminals with fewer colours.
+    wider than ``max_width``. Colours span ``value_range`` (``(lo, hi)``; values beyond it get the
+    colour of its end) or, with None, the map's own min..max (the legend then says "min" and "max").
+    Rich downgrades the truecolor styles on terminals with fewer colours.
     """
     highs = _direction_words(kind, higher_is_better)[1] if kind is not None else ()
     vals = _as_map(values)
     max_width = max(1, int(max_width))
     rows, cols = vals.shape
-    vrange = _range(vals)  # of the original patches, not of the block means
+    fixed = value_range is not None
+    # of the original patches, not of the block means
+    vrange = (float(value_range[0]), float(value_range[1])) if fixed else _range(vals)
 
     factor = -(-cols // max_width)
     if factor > 1:
@@ -90,16 +95,23 @@ def terminal_heatmap(
         text.append("\n")
     if not valid.all():
         notes.append("· = no value")
+    if fixed:
+        notes.insert(0, _range_words(vals, vrange, fixed))
     note = f" ({'; '.join(notes)})" if notes else ""
-    text.append_text(_terminal_legend(vrange, max_width, note, highs))
+    text.append_text(_terminal_legend(vrange, max_width, note, highs, fixed))
     return text
 
 
 def _terminal_legend(
-    vrange: tuple[float, float] | None, max_width: int, note: str, highs: tuple[str, ...] = ()
+    vrange: tuple[float, float] | None,
+    max_width: int,
+    note: str,
+    highs: tuple[str, ...] = (),
+    fixed: bool = False,
 ) -> Text:
     """``min lo <ramp> max hi  <what high values mean> (note)``, fitted to ``max_width``: the words
-    ``highs`` (longest first) and the note are shortened or left out before the ramp gets below 8."""
+    ``highs`` (longest first) and the note are shortened or left out before the ramp gets below 8.
+    A ``fixed`` range's ends are not the map's min and max: ``lo <ramp> hi``."""
     legend = Text(no_wrap=True, overflow="crop", end="")
     if vrange is None:
         legend.append("no finite values"[:max_width], "dim")
@@ -114,7 +126,7 @@ def _terminal_legend(
         legend.append(words)
         return legend
     lo_s, hi_s = _format_ticks([lo, hi])
-    if len(lo_s) + len(hi_s) + 2 + 8 + 8 <= max_width:  # room for "min ", " max " and a ramp
+    if not fixed and len(lo_s) + len(hi_s) + 2 + 8 + 8 <= max_width:  # room for "min ", " max ", a ramp
         lo_s, hi_s = f"min {lo_s}", f"max {hi_s}"
     fixed = len(lo_s) + len(hi_s) + 2
     # the longest words that leave room for a ramp of 8, with the note if it still fits

@@ -89,25 +89,29 @@ class Scorer:
 
     @torch.inference_mode()
     def encode_references(
-        self, images: Sequence[torch.Tensor], progress: Progress | None = None
+        self, images: Sequence[torch.Tensor], *, progress: Progress | None = None
     ) -> list[ReferenceEncoding]:
-        """Encode several references at once (their patches may share forward passes)."""
+        """Encode several references at once (their patches may share forward passes).
+
+        ``progress(done, total)``, if given, is called after each chunk with the patches encoded so
+        far and the patches of all ``images``."""
         if not images:
             return []
         images, grids = self._prepare_all(images)
         return self.engine.encode_references(images, grids, progress)
 
-    def encode_reference(self, image: torch.Tensor, progress: Progress | None = None) -> ReferenceEncoding:
-        return self.encode_references([image], progress)[0]
+    def encode_reference(self, image: torch.Tensor, *, progress: Progress | None = None) -> ReferenceEncoding:
+        return self.encode_references([image], progress=progress)[0]
 
     @torch.inference_mode()
     def score_many(
-        self, items: Sequence[tuple[ReferenceEncoding, torch.Tensor]], progress: Progress | None = None
+        self, items: Sequence[tuple[ReferenceEncoding, torch.Tensor]], *, progress: Progress | None = None
     ) -> list[PairScore]:
         """Score several (encoded reference, distorted image) pairs at once.
 
         Each pair's score equals its score from ``score`` to float rounding (the same operations on
-        the same values, in other batches).
+        the same values, in other batches). ``progress(done, total)``, if given, is called after each
+        chunk with the distorted patches scored so far and in all.
         """
         if not items:
             return []
@@ -122,14 +126,20 @@ class Scorer:
         return self.engine.score_many(references, images, progress)
 
     def score(
-        self, reference: ReferenceEncoding, image: torch.Tensor, progress: Progress | None = None
+        self, reference: ReferenceEncoding, image: torch.Tensor, *, progress: Progress | None = None
     ) -> PairScore:
-        return self.score_many([(reference, image)], progress)[0]
+        return self.score_many([(reference, image)], progress=progress)[0]
 
     def score_pair(
-        self, ref: torch.Tensor, dist: torch.Tensor, progress: Progress | None = None
+        self, ref: torch.Tensor, dist: torch.Tensor, *, progress: Progress | None = None
     ) -> PairScore:
-        return self.score(self.encode_reference(ref, progress), dist, progress)
+        """Encode ``ref`` and score ``dist`` against it; ``progress(done, total)`` counts the patches
+        of both images."""
+        if progress is None:
+            return self.score(self.encode_reference(ref), dist)
+        # both images have the same patches (else score raises): each call's total is half of it
+        encoded = self.encode_reference(ref, progress=lambda done, total: progress(done, 2 * total))
+        return self.score(encoded, dist, progress=lambda done, total: progress(total + done, 2 * total))
 
 
 def load_scorer(
