@@ -1,5 +1,7 @@
 """The settings of a training run (`radn train` flags, a --config file) and their checks.
 
+One :class:`TrainConfig` is made per run and handed whole to the training loop and the data
+(:func:`.data.make_batch`, :class:`.data.SyntheticStream`, :func:`.data.make_validation_set`).
 Imports no torch: the CLI shows these defaults in `radn train --help` and checks the settings before
 PyTorch loads.
 """
@@ -83,6 +85,10 @@ class TrainConfig:
             raise UsageError(
                 f"--window {self.window} is too small: its short side must hold the {self.crop}-px crop"
             )
+
+    @property
+    def total_steps(self) -> int:
+        return self.pretrain_steps + self.steps
 
     @property
     def held_out_seed(self) -> int:

@@ -226,15 +226,7 @@ def _train(
     bank = PhotoBank(train_photos, config.crop)
     val = None  # rank 0 validates
     if ranks.main:
-        val = make_validation_set(
-            PhotoBank(val_photos, config.val_crop),
-            photos=config.val_photos,
-            per_photo=config.val_per_photo,
-            crop=config.val_crop,
-            seed=config.held_out_seed,
-            device=device,
-            window=config.window,
-        )
+        val = make_validation_set(PhotoBank(val_photos, config.val_crop), config, device)
     rated = None
     if config.db:
         from ..evaluation.databases import load_database
@@ -258,7 +250,7 @@ def _train(
         init_weights(model)
     model.to(device).train()
     optimizer = torch.optim.Adam(parameter_groups(model, config.lr), lr=config.lr)
-    total = config.pretrain_steps + config.steps
+    total = config.total_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, total))
     average = WeightAverage(model, config.ema) if config.ema and ranks.main else None
     state = TrainState()
@@ -299,24 +291,7 @@ def _train(
     def save_checkpoint() -> None:  # the run's state now: at each checkpoint, a stop, a signal and the end
         _save_checkpoint(checkpoint, model, optimizer, scheduler, g, state, config, average, ranks.world)
 
-    keyed = SyntheticStream(
-        train_photos,
-        crop=config.crop,
-        photos_per_batch=config.photos_per_batch,
-        per_photo=config.per_photo,
-        patches=config.patches,
-        pretrain_steps=config.pretrain_steps,
-        clean=config.clean,
-        shift=config.shift,
-        seed=config.seed,
-        start=state.step,
-        total=total,
-        window=config.window,
-        focus=config.focus,
-        focus_weight=config.focus_weight,
-        rank=ranks.rank,
-        world=ranks.world,
-    )
+    keyed = SyntheticStream(train_photos, config, start=state.step, rank=ranks.rank, world=ranks.world)
     stream = None
     if config.data_workers and rated is None:
         stream = stream_loader(keyed, config.data_workers, device)
