@@ -8,6 +8,7 @@ from PIL import Image
 
 from radn_cli.errors import UsageError
 from radn_cli.models.radn import RADN, RADNConfig
+from radn_cli.train.config import TrainConfig
 from radn_cli.train.data import (
     CLEAN,
     PhotoBank,
@@ -26,7 +27,8 @@ from radn_cli.train.labels import (
     preference_probability,
     table_from_csv,
 )
-from radn_cli.train.loop import TrainConfig, WeightAverage, batch_loss, cross_pairs, train
+from radn_cli.train.radn_recipe import batch_loss, cross_pairs
+from radn_cli.train.trainer import WeightAverage, train
 from radn_cli.weights import load_weights
 
 KADID_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels" / "kadid10k.csv"
@@ -335,6 +337,8 @@ def test_config_errors(photo_dir, tmp_path):
             _config(photo_dir, tmp_path, **bad_setting)
     assert _config(photo_dir, tmp_path, focus=[18, 16, 16]).focus == (16, 18)
     assert _config(photo_dir, tmp_path, focus=16).focus_weight == 2.0  # --focus alone does something
+    with pytest.raises(UsageError, match="unknown --arch 'nope'"):
+        train(_config(photo_dir, tmp_path, arch="nope"))
     bad = tmp_path / "settings.json"
     bad.write_text(json.dumps({"photos": "x", "out": "y", "learning_rate": 1}))
     with pytest.raises(UsageError, match="learning_rate"):
@@ -396,7 +400,7 @@ def test_train_command(photo_dir, tmp_path):
 
 def test_initialisation_keeps_activations_order_one():
     from radn_cli.models.radn import RADN
-    from radn_cli.train.loop import OFFSET_LR_FACTOR, init_weights, parameter_groups
+    from radn_cli.train.radn_recipe import OFFSET_LR_FACTOR, RADNRecipe, init_weights
 
     model = RADN()
     init_weights(model)
@@ -406,16 +410,16 @@ def test_initialisation_keeps_activations_order_one():
         features, offsets = model.encode_reference(x)
     assert 0.05 < float(trunk.pow(2).mean().sqrt()) < 5
     assert float(offsets.abs().max()) == 0  # starts as a plain convolution
-    groups = parameter_groups(model, 1e-4)
+    groups = RADNRecipe.parameter_groups(model, 1e-4)
     assert groups[1]["lr"] == pytest.approx(1e-4 * OFFSET_LR_FACTOR)
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
 
 
 def test_split_seed_keeps_the_held_out_set_while_the_batches_change(photo_dir, tmp_path, monkeypatch):
-    import radn_cli.train.loop as loop
+    import radn_cli.train.radn_recipe as recipe
 
     seen = []  # (validation set, seed of the training stream) of each run
-    real_set, real_stream = loop.make_validation_set, loop.SyntheticStream
+    real_set, real_stream = recipe.make_validation_set, recipe.SyntheticStream
 
     def spy_set(*args, **kw):
         seen.append([real_set(*args, **kw)])
@@ -425,8 +429,8 @@ def test_split_seed_keeps_the_held_out_set_while_the_batches_change(photo_dir, t
         seen[-1].append(settings.seed)
         return real_stream(photos, settings, **kw)
 
-    monkeypatch.setattr(loop, "make_validation_set", spy_set)
-    monkeypatch.setattr(loop, "SyntheticStream", spy_stream)
+    monkeypatch.setattr(recipe, "make_validation_set", spy_set)
+    monkeypatch.setattr(recipe, "SyntheticStream", spy_stream)
     settings = dict(pretrain_steps=0, steps=1)
     for name, kw in (("a", dict(seed=1)), ("b", dict(seed=5, split_seed=1)), ("c", dict(seed=5))):
         train(_config(photo_dir, tmp_path / name, **settings, **kw))

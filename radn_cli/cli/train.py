@@ -213,7 +213,7 @@ def train(
     load_torch()  # the settings are checked: now PyTorch
     from ..devices import keep_freed_memory, precision_warning, resolve_device
     from ..train.distributed import from_environment
-    from ..train.loop import train as run_training
+    from ..train.trainer import train as run_training
 
     warn(precision_warning(settings.precision, resolve_device(settings.device)))
     keep_freed_memory()
