@@ -38,13 +38,14 @@ def _isolated_user_dir(request, tmp_path_factory, monkeypatch):
     yield
 
 
-def small_stream(photos, **overrides):
+def small_stream(photos, *, rank: int = 0, world: int = 1, **settings):
     """A SyntheticStream of 64-px crops, 1 photo x 2 versions x 2 patches, 4 steps (seed 4)."""
+    from radn_cli.train.config import TrainConfig
     from radn_cli.train.data import SyntheticStream, find_photos
 
-    settings = dict(crop=64, photos_per_batch=1, per_photo=2, patches=2, pretrain_steps=0, clean=0.0)
-    settings.update(shift=0.0, seed=4, start=0, total=4)
-    return SyntheticStream(find_photos(photos), **{**settings, **overrides})
+    small = dict(crop=64, photos_per_batch=1, per_photo=2, patches=2, steps=4, seed=4)
+    config = TrainConfig(photos=str(photos), out="unused", **{**small, **settings})
+    return SyntheticStream(find_photos(photos), config, rank=rank, world=world)
 
 
 def seeded_model(config=None, seed: int = 0):

@@ -8,6 +8,7 @@ from PIL import Image
 
 from radn_cli.errors import UsageError
 from radn_cli.models.radn import RADN, RADNConfig
+from radn_cli.train.config import TrainConfig
 from radn_cli.train.data import (
     CLEAN,
     PhotoBank,
@@ -26,7 +27,8 @@ from radn_cli.train.labels import (
     preference_probability,
     table_from_csv,
 )
-from radn_cli.train.loop import TrainConfig, WeightAverage, batch_loss, cross_pairs, train
+from radn_cli.train.radn_recipe import batch_loss, cross_pairs
+from radn_cli.train.trainer import WeightAverage, train
 from radn_cli.weights import load_weights
 
 KADID_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels" / "kadid10k.csv"
@@ -55,6 +57,11 @@ def test_preference_probability():
     assert float(p) == pytest.approx(0.97725, abs=1e-4)  # Phi(1 / 0.5) = Phi(2)
 
 
+def _settings(**kw) -> TrainConfig:
+    """Settings for the data functions alone (no run reads ``photos`` or ``out``)."""
+    return TrainConfig(photos="unused", out="unused", **kw)
+
+
 @pytest.fixture(scope="module")
 def photo_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("photos")
@@ -79,23 +86,15 @@ def test_split_is_by_photo_and_deterministic(photo_dir):
 def test_batches_share_patch_positions(photo_dir):
     bank = PhotoBank(find_photos(photo_dir), 64)
     g = torch.Generator().manual_seed(0)
-    batch = make_batch(
-        bank, g, photos=2, per_photo=3, patches=5, crop=64, contrastive=True, device=torch.device("cpu")
-    )
+    settings = _settings(photos_per_batch=2, per_photo=3, patches=5, crop=64)
+    batch = make_batch(bank, g, settings, contrastive=True, device=torch.device("cpu"))
     assert batch.ref.shape == (2, 5, 3, 32, 32) and batch.dist.shape == (2, 3, 5, 3, 32, 32)
     assert batch.mean.shape == batch.sd.shape == (2, 3)
     for p in range(2):  # contrastive: all versions of a photo come from one category
         types = {int(t) for t in batch.cells[p, :, 0]}
         assert any(types <= set(c) for c in CATEGORIES.values())
     again = make_batch(
-        bank,
-        torch.Generator().manual_seed(0),
-        photos=2,
-        per_photo=3,
-        patches=5,
-        crop=64,
-        contrastive=True,
-        device=torch.device("cpu"),
+        bank, torch.Generator().manual_seed(0), settings, contrastive=True, device=torch.device("cpu")
     )
     assert torch.equal(batch.dist, again.dist)
 
@@ -117,35 +116,27 @@ def test_window_keeps_the_generator_stretch_from_acting_on_a_flat_crop(tmp_path)
     bank = PhotoBank([tmp_path / "sky.png"], 128)
 
     def error(window):
-        val = make_validation_set(
-            bank, photos=1, per_photo=12, crop=128, seed=3, device=torch.device("cpu"), window=window
-        )
+        settings = _settings(val_photos=1, val_per_photo=12, val_crop=128, split_seed=3, window=window)
+        val = make_validation_set(bank, settings, torch.device("cpu"))
         return (val.dist - val.ref[:, None]).abs().mean(dim=(2, 3, 4))[0], val.cells
 
     crop_alone, cells = error(0)
     windowed, same_cells = error(512)
     assert torch.equal(cells, same_cells)
     assert float(windowed.median()) < 0.25 * float(crop_alone.median())
+    settings = _settings(photos_per_batch=1, per_photo=2, patches=3, crop=128, shift=1.0, window=512)
     batch = make_batch(
-        bank,
-        torch.Generator().manual_seed(0),
-        photos=1,
-        per_photo=2,
-        patches=3,
-        crop=128,
-        contrastive=False,
-        device=torch.device("cpu"),
-        shift=1.0,
-        window=512,
+        bank, torch.Generator().manual_seed(0), settings, contrastive=False, device=torch.device("cpu")
     )
     assert batch.dist.shape == (1, 2, 3, 3, 32, 32)
 
 
 def _batch(photo_dir, seed=0, **kw):
     bank = PhotoBank(find_photos(photo_dir), 64)
-    settings = dict(photos=2, per_photo=3, patches=4, crop=64, contrastive=False, device=torch.device("cpu"))
-    settings.update(kw)
-    return make_batch(bank, torch.Generator().manual_seed(seed), **settings)
+    settings = _settings(**{**dict(photos_per_batch=2, per_photo=3, patches=4, crop=64), **kw})
+    return make_batch(
+        bank, torch.Generator().manual_seed(seed), settings, contrastive=False, device=torch.device("cpu")
+    )
 
 
 def test_invariance_off_draws_the_same_batches_as_before(photo_dir):
@@ -205,15 +196,12 @@ def test_shifted_distorted_versions_keep_their_targets(photo_dir):
 def test_worker_batches_depend_on_seed_and_step_only(photo_dir):
     from radn_cli.train.data import SyntheticStream, stream_loader
 
-    settings = dict(
-        crop=64, photos_per_batch=2, per_photo=3, patches=2, pretrain_steps=1, clean=0.2, shift=0.2
-    )
+    small = dict(crop=64, photos_per_batch=2, per_photo=3, patches=2, seed=5)
+    settings = _settings(**small, pretrain_steps=1, steps=3, clean=0.2, shift=0.2)  # 4 steps
     photos = find_photos(photo_dir)
-    inline = list(SyntheticStream(photos, seed=5, start=0, total=4, **settings))
-    two = list(
-        stream_loader(SyntheticStream(photos, seed=5, start=0, total=4, **settings), 2, torch.device("cpu"))
-    )
-    resumed = list(SyntheticStream(photos, seed=5, start=2, total=4, **settings))
+    inline = list(SyntheticStream(photos, settings))
+    two = list(stream_loader(SyntheticStream(photos, settings), 2, torch.device("cpu")))
+    resumed = list(SyntheticStream(photos, settings, start=2))
     assert len(inline) == len(two) == 4 and len(resumed) == 2
     for a, b in zip(inline, two):
         assert torch.equal(a.dist, b.dist) and torch.equal(a.mean, b.mean) and torch.equal(a.cells, b.cells)
@@ -349,6 +337,8 @@ def test_config_errors(photo_dir, tmp_path):
             _config(photo_dir, tmp_path, **bad_setting)
     assert _config(photo_dir, tmp_path, focus=[18, 16, 16]).focus == (16, 18)
     assert _config(photo_dir, tmp_path, focus=16).focus_weight == 2.0  # --focus alone does something
+    with pytest.raises(UsageError, match="unknown --arch 'nope'"):
+        train(_config(photo_dir, tmp_path, arch="nope"))
     bad = tmp_path / "settings.json"
     bad.write_text(json.dumps({"photos": "x", "out": "y", "learning_rate": 1}))
     with pytest.raises(UsageError, match="learning_rate"):
@@ -410,7 +400,7 @@ def test_train_command(photo_dir, tmp_path):
 
 def test_initialisation_keeps_activations_order_one():
     from radn_cli.models.radn import RADN
-    from radn_cli.train.loop import OFFSET_LR_FACTOR, init_weights, parameter_groups
+    from radn_cli.train.radn_recipe import OFFSET_LR_FACTOR, RADNRecipe, init_weights
 
     model = RADN()
     init_weights(model)
@@ -420,27 +410,27 @@ def test_initialisation_keeps_activations_order_one():
         features, offsets = model.encode_reference(x)
     assert 0.05 < float(trunk.pow(2).mean().sqrt()) < 5
     assert float(offsets.abs().max()) == 0  # starts as a plain convolution
-    groups = parameter_groups(model, 1e-4)
+    groups = RADNRecipe.parameter_groups(model, 1e-4)
     assert groups[1]["lr"] == pytest.approx(1e-4 * OFFSET_LR_FACTOR)
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
 
 
 def test_split_seed_keeps_the_held_out_set_while_the_batches_change(photo_dir, tmp_path, monkeypatch):
-    import radn_cli.train.loop as loop
+    import radn_cli.train.radn_recipe as recipe
 
     seen = []  # (validation set, seed of the training stream) of each run
-    real_set, real_stream = loop.make_validation_set, loop.SyntheticStream
+    real_set, real_stream = recipe.make_validation_set, recipe.SyntheticStream
 
     def spy_set(*args, **kw):
         seen.append([real_set(*args, **kw)])
         return seen[-1][0]
 
-    def spy_stream(*args, **kw):
-        seen[-1].append(kw["seed"])
-        return real_stream(*args, **kw)
+    def spy_stream(photos, settings, **kw):
+        seen[-1].append(settings.seed)
+        return real_stream(photos, settings, **kw)
 
-    monkeypatch.setattr(loop, "make_validation_set", spy_set)
-    monkeypatch.setattr(loop, "SyntheticStream", spy_stream)
+    monkeypatch.setattr(recipe, "make_validation_set", spy_set)
+    monkeypatch.setattr(recipe, "SyntheticStream", spy_stream)
     settings = dict(pretrain_steps=0, steps=1)
     for name, kw in (("a", dict(seed=1)), ("b", dict(seed=5, split_seed=1)), ("c", dict(seed=5))):
         train(_config(photo_dir, tmp_path / name, **settings, **kw))
@@ -526,7 +516,7 @@ def test_data_workers_leave_ctrl_c_and_sigterm_to_the_training_process(photo_dir
 
     from conftest import small_stream
 
-    stream = small_stream(photo_dir, total=1)
+    stream = small_stream(photo_dir, steps=1)
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: SimpleNamespace(id=0, num_workers=1))
     try:

@@ -97,7 +97,8 @@ def test_two_gloo_ranks_train_export_and_resume(photos, tmp_path):
 
     # the number of processes decides the batches: a run of 2 ranks does not resume in one
     from radn_cli.errors import UsageError
-    from radn_cli.train.loop import TrainConfig, train
+    from radn_cli.train.config import TrainConfig
+    from radn_cli.train.trainer import train
 
     with pytest.raises(UsageError, match="2 process"):
         train(TrainConfig.from_file(config, steps=6), resume=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -173,37 +174,16 @@ def train(
     Writes OUT/best.safetensors (best on held-out photos), OUT/last.safetensors, OUT/last.ckpt, OUT/log.jsonl.
     Data-parallel under torchrun: `torchrun --nproc-per-node N -m radn_cli train ...` (rank 0 writes).
     """
-
+    options = locals()  # before any other name: the options as given (None: not given)
     flags = {
-        "photos": None if photos is None else str(photos),
-        "out": None if out is None else str(out),
-        "arch": arch,
-        "pretrain_steps": pretrain_steps,
-        "steps": steps,
-        "photos_per_batch": photos_per_batch,
-        "per_photo": per_photo,
-        "patches": patches,
-        "lr": lr,
-        "seed": seed,
-        "split_seed": split_seed,
-        "max_minutes": max_minutes,
-        "init": None if init is None else str(init),
-        "db": None if db is None else str(db),
-        "name": name,
-        "rank_weight": rank_weight,
-        "ema": ema,
-        "clean": clean,
-        "shift": shift,
-        "data_workers": data_workers,
-        "window": window,
-        "focus": None if focus is None else _type_ids(focus),
-        "focus_weight": focus_weight,
-        "precision": precision_name(precision),
-        "device": device,
-        "deformable": False if no_deformable else None,
-        "attention": False if no_attention else None,
+        f.name: _setting(options[f.name]) for f in fields(TrainConfig) if options.get(f.name) is not None
     }
-    flags = {k: v for k, v in flags.items() if v is not None}
+    if focus is not None:
+        flags["focus"] = _type_ids(focus)
+    if no_deformable:
+        flags["deformable"] = False
+    if no_attention:
+        flags["attention"] = False
     if config is not None:
         settings = TrainConfig.from_file(config, **flags)
     else:
@@ -213,7 +193,7 @@ def train(
     load_torch()  # the settings are checked: now PyTorch
     from ..devices import keep_freed_memory, precision_warning, resolve_device
     from ..train.distributed import from_environment
-    from ..train.loop import train as run_training
+    from ..train.trainer import train as run_training
 
     warn(precision_warning(settings.precision, resolve_device(settings.device)))
     keep_freed_memory()
@@ -250,6 +230,13 @@ def _show_training_event(event: dict) -> None:
         )
     else:
         note(f"radn: {kind} at step {event.get('step')}")
+
+
+def _setting(value):
+    """An option's value as the settings hold it: paths and choices as text."""
+    if isinstance(value, Path):
+        return str(value)
+    return precision_name(value)
 
 
 def _type_ids(text: str) -> tuple[int, ...]:

@@ -1,13 +1,15 @@
 """The settings of a training run (`radn train` flags, a --config file) and their checks.
 
-Imports no torch: the CLI shows these defaults in `radn train --help` and checks the settings before
-PyTorch loads.
+One :class:`TrainConfig` is made per run and handed whole to the trainer, the recipe and the data
+(:func:`.data.make_batch`, :class:`.data.SyntheticStream`), so a new setting is one field here plus
+its `radn train` option. Imports no torch: the CLI shows these defaults in `radn train --help` and
+checks the settings before PyTorch loads.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,11 @@ from ..errors import RadnError, UsageError
 
 if TYPE_CHECKING:
     from ..models.radn import RADNConfig
+
+# Settings a resumed run may change: with data workers the batches depend on the seed and step only
+MAY_CHANGE_ON_RESUME = ("max_minutes", "device", "out", "data_workers")
+# Paths on this machine, left out of the settings recorded in exported weights
+LOCAL_PATHS = ("out", "photos", "init", "db")
 
 
 @dataclass
@@ -85,6 +92,10 @@ class TrainConfig:
             )
 
     @property
+    def total_steps(self) -> int:
+        return self.pretrain_steps + self.steps
+
+    @property
     def held_out_seed(self) -> int:
         """The seed that chooses the held-out photos and makes the validation set."""
         return self.seed if self.split_seed is None else self.split_seed
@@ -96,6 +107,21 @@ class TrainConfig:
         if self.arch == "wresnet":
             return RADNConfig.wresnet()
         return RADNConfig(arch=self.arch, deformable=self.deformable, attention=self.attention)
+
+    def fixed(self) -> dict:
+        """The settings a resumed run must keep (a checkpoint stores them)."""
+        return {k: v for k, v in asdict(self).items() if k not in MAY_CHANGE_ON_RESUME}
+
+    def continues(self, saved: dict) -> bool:
+        """Whether a checkpoint's :meth:`fixed` settings are this run's; a setting added after the
+        checkpoint was written counts as its default there."""
+        current = self.fixed()
+        defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING and f.name in current}
+        return {**defaults, **saved} == current
+
+    def recorded(self) -> dict:
+        """The settings stored in exported weights (no paths of this machine)."""
+        return {k: v for k, v in asdict(self).items() if k not in LOCAL_PATHS}
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides) -> TrainConfig:

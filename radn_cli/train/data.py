@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from ..images import SUPPORTED_SUFFIXES, load_image
 from ..tiling import PATCH
+from .config import TrainConfig
 from .distortions import distort
 from .labels import BEST_CELL, CATEGORIES, CELLS, target
 
@@ -156,32 +157,31 @@ def _square(image: torch.Tensor, top: int, left: int, size: int) -> torch.Tensor
     return image[:, top : top + size, left : left + size]
 
 
+def _draw_invariance(g: torch.Generator, clean: float, shift: float) -> tuple[bool, int, int]:
+    """Whether a version is a clean copy (probability ``clean``), and its offset: -2..2 px for a clean
+    copy or, with probability ``shift``, a distorted version; else none (module doc)."""
+    is_clean = bool(torch.rand((), generator=g) < clean)
+    if is_clean or bool(torch.rand((), generator=g) < shift):
+        dy, dx = torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=g).tolist()
+        return is_clean, dy, dx
+    return is_clean, 0, 0
+
+
 def make_batch(
-    bank: PhotoBank,
-    g: torch.Generator,
-    *,
-    photos: int,
-    per_photo: int,
-    patches: int,
-    crop: int,
-    contrastive: bool,
-    device: torch.device,
-    clean: float = 0.0,
-    shift: float = 0.0,
-    window: int = 0,
-    focus: tuple[int, ...] = (),
-    focus_weight: float = 1.0,
+    bank: PhotoBank, g: torch.Generator, settings: TrainConfig, *, contrastive: bool, device: torch.device
 ) -> Batch:
-    """P photos x K versions; ``clean`` and ``shift`` are the invariance probabilities, ``window`` the
-    side of the distorted region, ``focus`` / ``focus_weight`` the oversampled types (module doc)."""
-    invariance = not contrastive and (clean > 0 or shift > 0)
+    """P photos x K versions (``photos_per_batch`` x ``per_photo`` of the settings); ``clean`` and
+    ``shift`` are the invariance probabilities, ``window`` the side of the distorted region, ``focus``
+    / ``focus_weight`` the oversampled types (module doc)."""
+    window = settings.window
+    invariance = not contrastive and (settings.clean > 0 or settings.shift > 0)
     margin = MAX_SHIFT if invariance else 0
     refs, dists, means, sds, cells = [], [], [], [], []
-    for _ in range(photos):
+    for _ in range(settings.photos_per_batch):
         photo = bank.get(int(torch.randint(len(bank), (), generator=g)))
         _, height, width = photo.shape
         rh, rw = window_shape(height, width, window) if window else (height, width)
-        size = min(crop, rh - 2 * margin, rw - 2 * margin)
+        size = min(settings.crop, rh - 2 * margin, rw - 2 * margin)
         if not window:  # the region is the crop and its shift margin
             rh = rw = size + 2 * margin
         top = int(torch.randint(0, height - rh + 1, (), generator=g))
@@ -193,19 +193,17 @@ def make_batch(
             cy += int(torch.randint(0, region.shape[1] - size - 2 * margin + 1, (), generator=g))
             cx += int(torch.randint(0, region.shape[2] - size - 2 * margin + 1, (), generator=g))
         ref = _square(region, cy, cx, size)
-        chosen = _choose_cells(per_photo, contrastive, g, focus, focus_weight)
+        chosen = _choose_cells(settings.per_photo, contrastive, g, settings.focus, settings.focus_weight)
         seed = int(torch.randint(0, 2**62, (), generator=g))
         versions = []
         for i, (type_id, level) in enumerate(chosen):
-            dy = dx = 0
-            if invariance:
-                is_clean = bool(torch.rand((), generator=g) < clean)
-                if is_clean or bool(torch.rand((), generator=g) < shift):
-                    dy, dx = torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=g).tolist()
-                if is_clean:
-                    chosen[i] = CLEAN
-                    versions.append(_square(region, cy + dy, cx + dx, size))
-                    continue
+            is_clean, dy, dx = (
+                _draw_invariance(g, settings.clean, settings.shift) if invariance else (False, 0, 0)
+            )
+            if is_clean:
+                chosen[i] = CLEAN
+                versions.append(_square(region, cy + dy, cx + dx, size))
+                continue
             dg = torch.Generator(device=device).manual_seed(seed + i)
             if window:
                 distorted = distort(region[None], type_id, level, generator=dg)[0]
@@ -213,8 +211,8 @@ def make_batch(
             else:
                 source = _square(region, cy + dy, cx + dx, size)
                 versions.append(distort(source[None], type_id, level, generator=dg)[0])
-        ys = torch.randint(0, size - PATCH + 1, (patches,), generator=g).tolist()
-        xs = torch.randint(0, size - PATCH + 1, (patches,), generator=g).tolist()
+        ys = torch.randint(0, size - PATCH + 1, (settings.patches,), generator=g).tolist()
+        xs = torch.randint(0, size - PATCH + 1, (settings.patches,), generator=g).tolist()
         stack = torch.stack([ref, *versions])  # (1 + K, 3, size, size)
         cut = torch.stack([stack[:, :, y : y + PATCH, x : x + PATCH] for y, x in zip(ys, xs)], dim=1)
         refs.append(cut[0])
@@ -245,39 +243,16 @@ class SyntheticStream(torch.utils.data.IterableDataset):
     """
 
     def __init__(
-        self,
-        photos: list[Path],
-        *,
-        crop: int,
-        photos_per_batch: int,
-        per_photo: int,
-        patches: int,
-        pretrain_steps: int,
-        clean: float,
-        shift: float,
-        seed: int,
-        start: int,
-        total: int,
-        window: int = 0,
-        focus: tuple[int, ...] = (),
-        focus_weight: float = 1.0,
-        rank: int = 0,
-        world: int = 1,
+        self, photos: list[Path], settings: TrainConfig, *, start: int = 0, rank: int = 0, world: int = 1
     ) -> None:
         super().__init__()
-        self.photos = list(photos)
-        self.crop, self.patches = crop, patches
-        self.photos_per_batch, self.per_photo = photos_per_batch, per_photo
-        self.pretrain_steps, self.clean, self.shift = pretrain_steps, clean, shift
-        self.seed, self.start, self.total = seed, start, total
-        self.window = window
-        self.focus, self.focus_weight = tuple(focus), focus_weight
-        self.rank, self.world = rank, world
+        self.photos, self.settings = list(photos), settings
+        self.start, self.rank, self.world = start, rank, world
 
     def generator(self, step: int) -> torch.Generator:
         """The generator of this rank's batch at ``step``: batch ``step * world + rank`` of the seed's
         stream (with one rank, batch ``step``)."""
-        return torch.Generator().manual_seed(self.seed * 1_000_003 + step * self.world + self.rank)
+        return torch.Generator().manual_seed(self.settings.seed * 1_000_003 + step * self.world + self.rank)
 
     def batch(
         self,
@@ -291,17 +266,9 @@ class SyntheticStream(torch.utils.data.IterableDataset):
         return make_batch(
             bank,
             generator or self.generator(step),
-            photos=self.photos_per_batch,
-            per_photo=self.per_photo,
-            patches=self.patches,
-            crop=self.crop,
-            contrastive=step < self.pretrain_steps,
+            self.settings,
+            contrastive=step < self.settings.pretrain_steps,
             device=device or torch.device("cpu"),
-            clean=self.clean,
-            shift=self.shift,
-            window=self.window,
-            focus=self.focus,
-            focus_weight=self.focus_weight,
         )
 
     def __iter__(self):
@@ -311,8 +278,8 @@ class SyntheticStream(torch.utils.data.IterableDataset):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
-        bank = PhotoBank(self.photos, self.crop)  # each worker decodes the photos it uses, once
-        for step in range(self.start + worker, self.total, workers):
+        bank = PhotoBank(self.photos, self.settings.crop)  # each worker decodes the photos it uses, once
+        for step in range(self.start + worker, self.settings.total_steps, workers):
             yield self.batch(bank, step)
 
 
@@ -324,7 +291,9 @@ def stream_loader(stream: SyntheticStream, workers: int, device: torch.device):
         num_workers=workers,
         prefetch_factor=4,
         pin_memory=device.type == "cuda",
-        generator=torch.Generator().manual_seed(stream.seed),  # not the global one: dropout draws from it
+        generator=torch.Generator().manual_seed(
+            stream.settings.seed
+        ),  # not the global one: dropout draws from it
         multiprocessing_context="fork" if "fork" in torch.multiprocessing.get_all_start_methods() else None,
     )
     return iter(loader)
@@ -390,20 +359,13 @@ def _centre(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return image[..., top : top + height, left : left + width]
 
 
-def make_validation_set(
-    bank: PhotoBank,
-    *,
-    photos: int,
-    per_photo: int,
-    crop: int,
-    seed: int,
-    device: torch.device,
-    window: int = 0,
-) -> ValidationSet:
-    """Centre crops; with ``window``, each version is the centre of its distorted centre region."""
+def make_validation_set(bank: PhotoBank, settings: TrainConfig, device: torch.device) -> ValidationSet:
+    """``val_photos`` x ``val_per_photo`` versions of held-out photos (``bank``): centre crops of side
+    ``val_crop``; with ``window``, each version is the centre of its distorted centre region."""
+    seed, window, crop = settings.held_out_seed, settings.window, settings.val_crop
     g = torch.Generator().manual_seed(seed)
     refs, dists, means, cells = [], [], [], []
-    for index in range(min(photos, len(bank))):
+    for index in range(min(settings.val_photos, len(bank))):
         photo = bank.get(index)
         _, height, width = photo.shape
         region = _centre(photo, *window_shape(height, width, window)) if window else photo
@@ -412,7 +374,7 @@ def make_validation_set(
             region = _centre(photo, size, size)
         region = region.to(device).float().div_(255)
         ref = _centre(region, size, size)
-        chosen = _choose_cells(per_photo, False, g)
+        chosen = _choose_cells(settings.val_per_photo, False, g)
         versions = [
             _centre(
                 distort(
@@ -543,18 +505,14 @@ def make_versions(
     seed = int(torch.randint(0, 2**62, (), generator=g))
     versions = []
     for i, (type_id, level) in enumerate(chosen):
-        dy = dx = 0
-        if invariance:
-            is_clean = bool(torch.rand((), generator=g) < clean)
-            if is_clean or bool(torch.rand((), generator=g) < shift):
-                dy, dx = torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=g).tolist()
-            if is_clean:
-                chosen[i] = CLEAN
-                copy = cut(region, dy, dx)
-                if warp and bool(torch.rand((), generator=g) < warp):
-                    copy = resample(cut(region), g)
-                versions.append(copy)
-                continue
+        is_clean, dy, dx = _draw_invariance(g, clean, shift) if invariance else (False, 0, 0)
+        if is_clean:
+            chosen[i] = CLEAN
+            copy = cut(region, dy, dx)
+            if warp and bool(torch.rand((), generator=g) < warp):
+                copy = resample(cut(region), g)
+            versions.append(copy)
+            continue
         dg = torch.Generator().manual_seed(seed + i)
         versions.append(cut(distort(region[None], type_id, level, generator=dg)[0], dy, dx))
     targets = [BEST_CELL if cell == CLEAN else target(*cell) for cell in chosen]

@@ -5,8 +5,8 @@ training loop needs.
 ``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous address in their environment. :func:`setup` joins
 them into one process group (gloo on the CPU, NCCL on CUDA, one GPU per process by local rank);
 without those variables it returns a single-process :class:`Ranks` and nothing else changes.
-The loop wraps the model in DistributedDataParallel, gives each rank its own batches, and lets rank 0
-alone validate, checkpoint, export and log (see :mod:`.loop`).
+The trainer wraps the model in DistributedDataParallel, gives each rank its own batches, and lets rank 0
+alone validate, checkpoint, export and log (see :mod:`.trainer`).
 """
 
 from __future__ import annotations
