@@ -8,12 +8,19 @@ the reference:
 * ``identical``: the reference itself;
 * ``shift1`` / ``shift2``: the reference moved 1 / 2 px right and down (edges repeated), which people
   do not notice (the paper's misalignment tolerance);
+* ``rescale1``: the reference magnified by 1% about its centre; ``warp1``: moved by a smooth random
+  displacement field of at most 1 px (``radn_cli.train.data.rescaled`` / ``warped``, bilinear, seeded
+  per reference): geometric changes people do not see either;
 * ``bright20``: 20% brighter (Pillow ``ImageEnhance.Brightness(1.2)``), ``saturated``: 50% more
   colourful (``ImageEnhance.Color(1.5)``): visible changes that must not beat ``identical``;
 * the database's own distorted images of that reference.
 
 Reports, over all references: how many distorted images score above ``identical`` and above
-``shift1``, and how often ``bright20`` / ``saturated`` beat ``identical``. Goal (issue 10): none.
+``shift1``, and how often ``bright20`` / ``saturated`` beat ``identical`` (goal of issue 10: none);
+for each geometric probe (``shift1``, ``shift2``, ``rescale1``, ``warp1``) the largest distance from
+``identical`` (goal of issue 24: within 0.05) and how many *visibly* distorted images score above it
+(goal: none). Visibly distorted: rated at least ``--visible`` (default 1.0) below the best-rated
+distorted image of the same reference, on the database's own scale.
 """
 
 from __future__ import annotations
@@ -31,6 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from radn_cli import load_image, load_scorer  # noqa: E402
 from radn_cli.evaluation.databases import load_database  # noqa: E402
+from radn_cli.train.data import rescaled, warped  # noqa: E402
+
+GEOMETRIC = ("shift1", "shift2", "rescale1", "warp1")
 
 
 def _tensor(image: Image.Image) -> torch.Tensor:
@@ -49,6 +59,7 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--visible", type=float, default=1.0, help="rating gap that counts as visible")
     args = parser.parse_args()
     scorer = load_scorer(args.weights, device=args.device, precision=args.precision)
     sign = 1.0 if scorer.info.higher_is_better else -1.0
@@ -65,11 +76,15 @@ def main() -> None:
             "identical": ref,
             "shift1": _shifted(ref, 1),
             "shift2": _shifted(ref, 2),
+            "rescale1": rescaled(ref, 1.01),
+            "warp1": warped(ref, torch.Generator().manual_seed(len(rows)), amplitude=1.0),
             "bright20": _tensor(ImageEnhance.Brightness(pil).enhance(1.2)),
             "saturated": _tensor(ImageEnhance.Color(pil).enhance(1.5)),
         }
         scores = {name: sign * scorer.score(encoded, t).score for name, t in probes.items()}
         dist = [sign * scorer.score(encoded, load_image(p.dist).tensor).score for p in pairs]
+        rated = [p.mos if db.higher_is_better else -p.mos for p in pairs]
+        visible = [d for d, m in zip(dist, rated) if m <= max(rated) - args.visible]
         rows.append(
             {
                 "ref": ref_path.name,
@@ -78,6 +93,8 @@ def main() -> None:
                 "distorted_max": round(max(dist), 4),
                 "above_identical": sum(d > scores["identical"] for d in dist),
                 "above_shift1": sum(d > scores["shift1"] for d in dist),
+                "visible": len(visible),
+                **{f"visible_above_{g}": sum(d > scores[g] for d in visible) for g in GEOMETRIC},
             }
         )
         print(json.dumps(rows[-1]), flush=True)
@@ -91,6 +108,12 @@ def main() -> None:
         "distorted_above_shift1": sum(r["above_shift1"] for r in rows),
         "shift1_below_identical_by": round(max(r["identical"] - r["shift1"] for r in rows), 4),
         "bright20_beats_identical": sum(r["bright20"] > r["identical"] for r in rows),
+        "visible_distorted": sum(r["visible"] for r in rows),
+        **{
+            f"{g}_largest_distance": round(max(abs(r["identical"] - r[g]) for r in rows), 4)
+            for g in GEOMETRIC
+        },
+        **{f"visible_above_{g}": sum(r[f"visible_above_{g}"] for r in rows) for g in GEOMETRIC},
         "saturated_beats_identical": sum(r["saturated"] > r["identical"] for r in rows),
     }
     print(json.dumps(summary, indent=1))

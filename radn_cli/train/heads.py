@@ -34,12 +34,23 @@ class StatsBatch:
     cells: torch.Tensor  # (P, K, 2)
 
 
-def draw(stats: StatsSet, g: torch.Generator, count: int, index: torch.Tensor | None = None) -> StatsBatch:
-    """``count`` visits (or rated pairs) drawn without replacement from ``index`` (default all)."""
+def draw(
+    stats: StatsSet,
+    g: torch.Generator,
+    count: int,
+    index: torch.Tensor | None = None,
+    patches: int = 0,
+) -> StatsBatch:
+    """``count`` visits (or rated pairs) drawn without replacement from ``index`` (default all); with
+    ``patches``, that many of their patches at random (the same ones for a reference and its versions)."""
     pool = torch.arange(len(stats)) if index is None else index
     chosen = pool[torch.randperm(len(pool), generator=g)[:count]]
     s = stats.select(chosen)
-    return StatsBatch(s.ref.float(), s.dist.float(), s.compare.float(), s.mean.float(), s.sd.float(), s.cells)
+    ref, dist, compare = s.ref, s.dist, s.compare
+    if patches and patches < ref.shape[1]:
+        keep = torch.randperm(ref.shape[1], generator=g)[:patches]
+        ref, dist, compare = ref[:, keep], dist[:, :, keep], compare[:, :, keep]
+    return StatsBatch(ref.float(), dist.float(), compare.float(), s.mean.float(), s.sd.float(), s.cells)
 
 
 def forward(model: RADNLite, batch: StatsBatch) -> torch.Tensor:
