@@ -30,7 +30,12 @@ def train(
         typer.Option("--config", help="Settings file (.json or .toml, the settings' names); flags win."),
     ] = None,
     arch: Annotated[
-        Optional[str], typer.Option("--arch", help=f"radn or wresnet. Default: {D.arch}.")
+        Optional[str],
+        typer.Option(
+            "--arch",
+            help=f"radn, wresnet, or radn-lite (RADN on a pretrained EfficientNet-Lite0 trunk; needs "
+            f"pip install 'radn[train]'). Default: {D.arch}.",
+        ),
     ] = None,
     no_deformable: Annotated[
         bool, typer.Option("--no-deformable", help="Ablation: no deformable step.")
@@ -164,6 +169,82 @@ def train(
             help="How much more weight the --focus types get in the draw. Default: 2.",
         ),
     ] = None,
+    warp: Annotated[
+        Optional[float],
+        typer.Option(
+            "--warp",
+            min=0.0,
+            max=1.0,
+            help="Share of the clean copies rescaled by up to 1% or warped by up to 1 px instead of shifted "
+            "(teaches tolerance of small geometric changes). Default: 0.",
+        ),
+    ] = None,
+    folds: Annotated[
+        Optional[int],
+        typer.Option(
+            "--folds",
+            min=0,
+            help="Split the --db references into this many folds (sorted, round robin); --fold is held out "
+            "for validation and never trained on. Default: 0 (all references train).",
+        ),
+    ] = None,
+    fold: Annotated[
+        Optional[int], typer.Option("--fold", min=0, help="The held-out fold of --folds. Default: 0.")
+    ] = None,
+    stage: Annotated[
+        Optional[str],
+        typer.Option(
+            "--stage",
+            help="radn-lite: heads (trunk frozen, on per-patch statistics stored once per version) or "
+            f"end-to-end (from --init). Default: {D.stage}.",
+        ),
+    ] = None,
+    width: Annotated[
+        Optional[int],
+        typer.Option("--width", min=8, help=f"radn-lite: patch vector size. Default: {D.width}."),
+    ] = None,
+    features: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--features",
+            help="radn-lite heads stage: folder of the stored statistics (shared by runs with the same "
+            "data settings). Default: OUT/features.",
+        ),
+    ] = None,
+    feature_visits: Annotated[
+        Optional[int],
+        typer.Option(
+            "--feature-visits",
+            min=1,
+            help=f"radn-lite heads stage: photo visits to store (--per-photo versions each). "
+            f"Default: {D.feature_visits}.",
+        ),
+    ] = None,
+    trunk_lr: Annotated[
+        Optional[float],
+        typer.Option(
+            "--trunk-lr",
+            min=0.0,
+            help=f"radn-lite end-to-end: the trunk's learning rate, relative to --lr. "
+            f"Default: {D.trunk_lr:g}.",
+        ),
+    ] = None,
+    db_pairs: Annotated[
+        Optional[int],
+        typer.Option(
+            "--db-pairs",
+            min=1,
+            help=f"radn-lite: --db pairs per step beside the synthetic ones. Default: {D.db_pairs}.",
+        ),
+    ] = None,
+    db_weight: Annotated[
+        Optional[float],
+        typer.Option(
+            "--db-weight",
+            min=0.0,
+            help=f"radn-lite: weight of the --db pairs' loss. Default: {D.db_weight:g}.",
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     device: DeviceOpt = "auto",
     precision: TrainPrecisionOpt = None,
@@ -212,7 +293,11 @@ def _show_training_event(event: dict) -> None:
             f"lr {event['lr']:.2e} {event['images_per_s']:.1f} img/s"
         )
         if "val_srocc" in event:
-            line += f" | held-out SROCC {event['val_srocc']:.4f} RMSE {event['val_rmse']:.4f}"
+            line += f" | held-out SROCC {event['val_srocc']:.4f}"
+            if "val_rmse" in event:
+                line += f" RMSE {event['val_rmse']:.4f}"
+            if "db_srocc" in event:
+                line += f" | held-out --db fold SROCC {event['db_srocc']:.4f}"
         note(line)
     elif kind == "data":
         note(

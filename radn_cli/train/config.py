@@ -17,21 +17,23 @@ from ..constants import TRAINING_PRECISIONS
 from ..errors import RadnError, UsageError
 
 if TYPE_CHECKING:
-    from ..models.radn import RADNConfig
+    from ..models import ModelConfig
 
 # Settings a resumed run may change: with data workers the batches depend on the seed and step only
 MAY_CHANGE_ON_RESUME = ("max_minutes", "device", "out", "data_workers")
 # Paths on this machine, left out of the settings recorded in exported weights
-LOCAL_PATHS = ("out", "photos", "init", "db")
+LOCAL_PATHS = ("out", "photos", "init", "db", "features")
+ARCHES = ("radn", "wresnet", "radn-lite")
+LITE_STAGES = ("heads", "end-to-end")
 
 
 @dataclass
 class TrainConfig:
     photos: str  # folder of clean photos (searched recursively)
     out: str  # run folder: checkpoint, log.jsonl, exported weights
-    arch: str = "radn"  # radn or wresnet
-    deformable: bool = True  # radn only: the reference-oriented deformable step
-    attention: bool = True  # radn only: patch attention
+    arch: str = "radn"  # ARCHES: radn, wresnet, or radn-lite (RADN's ideas on a pretrained trunk)
+    deformable: bool = True  # radn, radn-lite: the reference-oriented deformable step
+    attention: bool = True  # radn, radn-lite: patch attention
     pretrain_steps: int = 0  # contrastive stage (pairs within one photo and KADID category)
     steps: int = 1000  # regression stage
     photos_per_batch: int = 2  # P
@@ -63,6 +65,19 @@ class TrainConfig:
     window: int = 0  # long side of the KADID-shaped (4:3) region distorted around each crop; 0: the crop
     focus: tuple[int, ...] = ()  # KADID types 1-25 with focus_weight times the weight in the draw
     focus_weight: float = 2.0  # (regression stage; no effect without focus)
+    warp: float = (
+        0.0  # share of the clean copies rescaled (up to 1%) or warped (up to 1 px) instead of shifted
+    )
+    folds: int = 0  # with db: its references split in this many folds (sorted, round robin) ...
+    fold: int = 0  # ... and this fold held out: trained on the others, validated on it; 0 folds: all train
+    # radn-lite only
+    stage: str = "heads"  # LITE_STAGES: heads (trunk frozen, on stored per-patch statistics), end-to-end
+    width: int = 256  # patch vector size (attention and heads)
+    features: str = ""  # heads stage: folder of the stored statistics; "": OUT/features
+    feature_visits: int = 3000  # heads stage: photo visits stored (per_photo versions each)
+    trunk_lr: float = 0.1  # end-to-end stage: the trunk's learning rate, relative to lr
+    db_pairs: int = 16  # rated pairs per step beside the synthetic versions (with db)
+    db_weight: float = 1.0  # weight of the rated pairs' loss (with db)
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.pretrain_steps < 0 or self.steps + self.pretrain_steps == 0:
@@ -86,10 +101,39 @@ class TrainConfig:
         self.focus = tuple(sorted(set(focus)))
         if self.focus_weight <= 0:
             raise UsageError("--focus-weight must be positive")
-        if self.window and self.window * 3 // 4 < max(self.crop, self.val_crop) + 4:
+        self._check_lite()
+        if (
+            self.arch != "radn-lite"
+            and self.window
+            and self.window * 3 // 4 < max(self.crop, self.val_crop) + 4
+        ):
             raise UsageError(
                 f"--window {self.window} is too small: its short side must hold the {self.crop}-px crop"
             )
+
+    def _check_lite(self) -> None:
+        if self.arch not in ARCHES:
+            raise UsageError(f"unknown --arch {self.arch!r}; expected one of {', '.join(ARCHES)}")
+        if not 0.0 <= self.warp <= 1.0:
+            raise UsageError("--warp must be a probability in [0, 1]")
+        if self.folds < 0 or (self.folds and not 0 <= self.fold < self.folds):
+            raise UsageError(f"--fold must be one of 0..{self.folds - 1} of the --folds")
+        if self.folds and not self.db:
+            raise UsageError("--folds splits the references of a --db database; give one")
+        if self.arch != "radn-lite":
+            return
+        if self.stage not in LITE_STAGES:
+            raise UsageError(f"--stage is {' or '.join(LITE_STAGES)}, not {self.stage!r}")
+        if self.pretrain_steps:
+            raise UsageError("radn-lite has no contrastive stage: give --steps only")
+        if self.window < 64:
+            raise UsageError("radn-lite distorts whole regions: give --window (e.g. 256 or 512)")
+        if self.stage == "end-to-end" and not self.init:
+            raise UsageError("the end-to-end stage starts from a heads-stage run: give --init WEIGHTS")
+        if self.stage == "end-to-end" and self.db:
+            raise UsageError("--db trains radn-lite's heads stage only (--stage heads)")
+        if self.width < 8 or self.width % 2:
+            raise UsageError("--width must be an even number of at least 8")
 
     @property
     def total_steps(self) -> int:
@@ -101,11 +145,13 @@ class TrainConfig:
         return self.seed if self.split_seed is None else self.split_seed
 
     @property
-    def model_config(self) -> RADNConfig:
-        from ..models.radn import RADNConfig
+    def model_config(self) -> ModelConfig:
+        from ..models import RADNConfig, RADNLiteConfig
 
         if self.arch == "wresnet":
             return RADNConfig.wresnet()
+        if self.arch == "radn-lite":
+            return RADNLiteConfig(deformable=self.deformable, attention=self.attention, width=self.width)
         return RADNConfig(arch=self.arch, deformable=self.deformable, attention=self.attention)
 
     def fixed(self) -> dict:

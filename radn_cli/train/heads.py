@@ -129,7 +129,7 @@ def evaluate(model: RADNLite, stats: StatsSet, index: torch.Tensor | None = None
     return {"srocc": float(srocc(pred, target)), "per_type": per_type}
 
 
-def set_standardisation(model: RADNLite, stats: StatsSet, samples: int = 4096) -> None:
+def set_standardisation(model: RADNLite, stats: StatsSet, samples: int = 256) -> None:
     """Fix the model's input standardisation from stored statistics (mean and sd per input)."""
     g = torch.Generator().manual_seed(0)
     pick = torch.randperm(len(stats), generator=g)[:samples]

@@ -54,7 +54,12 @@ class RADNRecipe:
     :class:`~.trainer.Recipe` interface)."""
 
     def __init__(
-        self, settings: TrainConfig, ranks: Ranks, device: torch.device, autocast: torch.autocast
+        self,
+        settings: TrainConfig,
+        ranks: Ranks,
+        device: torch.device,
+        autocast: torch.autocast,
+        on_event=None,
     ) -> None:
         self.settings, self.ranks, self.device, self.autocast = settings, ranks, device, autocast
         photos = find_photos(settings.photos)

@@ -33,6 +33,7 @@ from ..errors import RadnError, UsageError
 from ..weights import save_weights
 from . import distributed
 from .config import TrainConfig
+from .lite_recipe import LiteRecipe
 from .radn_recipe import RADNRecipe
 from .stop import StopRequests, TrainingStopped
 
@@ -48,9 +49,14 @@ class Recipe(Protocol):
     images_per_step: int  # images one rank trains on in a step (for images/s)
 
     def __init__(
-        self, settings: TrainConfig, ranks: distributed.Ranks, device: torch.device, autocast: torch.autocast
+        self,
+        settings: TrainConfig,
+        ranks: distributed.Ranks,
+        device: torch.device,
+        autocast: torch.autocast,
+        on_event: Callable[[dict], None] | None = None,
     ) -> None:
-        """Sets up the data (the validation data on rank 0 alone)."""
+        """Sets up the data (the validation data on rank 0 alone); ``on_event`` hears of long set-ups."""
 
     def build_model(self) -> torch.nn.Module:
         """The model to train: a fresh initialisation, or the ``init`` weights."""
@@ -79,7 +85,7 @@ class Recipe(Protocol):
 
 
 # The recipe of each --arch (TrainConfig.arch); a new architecture registers its recipe here.
-RECIPES: dict[str, type[Recipe]] = {"radn": RADNRecipe, "wresnet": RADNRecipe}
+RECIPES: dict[str, type[Recipe]] = {"radn": RADNRecipe, "wresnet": RADNRecipe, "radn-lite": LiteRecipe}
 
 
 def train(
@@ -95,8 +101,6 @@ def train(
     interrupted there; ``resume=True`` continues from the last checkpoint. Started by ``torchrun``,
     each process calls this and joins the others (module doc).
     """
-    if config.arch not in RECIPES:
-        raise UsageError(f"unknown --arch {config.arch!r}; expected one of {', '.join(RECIPES)}")
     ranks, device = distributed.setup(resolve_device(config.device))
     try:
         trainer = Trainer(config, RECIPES[config.arch], ranks, device, on_event)
@@ -159,7 +163,7 @@ class Trainer:
         dtype = check_precision(settings.precision, device)
         autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
         torch.manual_seed(settings.seed + ranks.rank)  # dropout differs between ranks
-        self.recipe = recipe(settings, ranks, device, autocast)
+        self.recipe = recipe(settings, ranks, device, autocast, on_event=self.emit)
         self.emit({"event": "data", **self.recipe.summary, "ranks": ranks.world})
         self.model = self.recipe.build_model().to(device).train()
         self.optimizer = torch.optim.Adam(
@@ -366,6 +370,7 @@ class Trainer:
             score_direction="higher_is_better",
             metrics={
                 "held_out_synthetic": {k: metrics[k] for k in ("val_srocc", "val_rmse") if k in metrics},
+                **({"held_out_rated": {"srocc": metrics["db_srocc"]}} if "db_srocc" in metrics else {}),
                 "step": self.state.step,
             },
             extra={

