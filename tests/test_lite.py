@@ -178,3 +178,21 @@ def test_score_command_reads_the_architecture_from_the_file(lite_file, tmp_path,
     )
     assert out.returncode == 0, out.stderr
     assert "radn-lite" in out.stdout or "lite-test" in out.stdout
+
+
+def test_sampled_deformable_convolution_is_torchvisions():
+    from torchvision.ops import deform_conv2d
+
+    from radn_cli.models.lite import sampled_deform_conv3x3
+
+    g = torch.Generator().manual_seed(0)
+    x, offsets = torch.randn(2, 5, 7, 9, generator=g), 1.5 * torch.randn(2, 18, 7, 9, generator=g)
+    weight, bias = torch.randn(4, 5, 3, 3, generator=g), torch.randn(4, generator=g)
+    expected = deform_conv2d(x, offsets, weight, bias, padding=1)
+    torch.testing.assert_close(
+        sampled_deform_conv3x3(x, offsets, weight, bias), expected, rtol=1e-5, atol=1e-5
+    )
+    one = sampled_deform_conv3x3(x[:, :, :1, :1], offsets[:, :, :1, :1], weight, bias)  # a 1x1 map
+    torch.testing.assert_close(
+        one, deform_conv2d(x[:, :, :1, :1], offsets[:, :, :1, :1], weight, bias, padding=1)
+    )

@@ -34,7 +34,7 @@ from torch import nn
 
 from ..constants import PATCH
 from .efficientnet_lite import TAP_CHANNELS, TAPS, EfficientNetLite, normalise
-from .radn import DeformConv3x3, PatchAttention, RADNOutput, deform_conv3x3
+from .radn import DeformConv3x3, PatchAttention, RADNOutput
 
 ARCH = "radn-lite"
 TRUNKS = ("efficientnet-lite0",)
@@ -66,6 +66,31 @@ class RADNLiteConfig:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+
+def sampled_deform_conv3x3(
+    x: torch.Tensor, offsets: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor:
+    """DCNv1 3x3 deformable convolution (stride 1, padding 1; offsets (dy, dx) per tap, row-major
+    taps), as ``torchvision.ops.deform_conv2d`` computes it, for maps of any size: each tap is a
+    bilinear ``grid_sample`` of the map (zeros outside), then one product with the weights. Memory
+    grows as 9 x the map (``radn.deform_conv3x3``'s sampling matrix grows as the square of the map:
+    right for RADN's 8x8 patch maps, not for a whole image). Sampling in fp32, the product in
+    ``x.dtype``."""
+    batch, channels, height, width = x.shape
+    source = x.float()
+    shifts = offsets.float().view(batch, 9, 2, height, width)
+    ys = torch.arange(height, dtype=torch.float32, device=x.device).view(1, height, 1)
+    xs = torch.arange(width, dtype=torch.float32, device=x.device).view(1, 1, width)
+    taps = []
+    for k in range(9):
+        py = ys + (k // 3 - 1) + shifts[:, k, 0]  # (B, H, W) sampling rows
+        px = xs + (k % 3 - 1) + shifts[:, k, 1]
+        grid = torch.stack([(2 * px + 1) / width - 1, (2 * py + 1) / height - 1], -1)  # pixel centres
+        taps.append(F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False))
+    columns = torch.stack(taps, 2).to(x.dtype)  # (B, C, 9, H, W)
+    kernel = weight.to(x.dtype).reshape(weight.shape[0], channels, 9)
+    return torch.einsum("bckhw,ock->bohw", columns, kernel) + bias.to(x.dtype).view(1, -1, 1, 1)
 
 
 def cell_means(x: torch.Tensor, stride: int, rows: int, cols: int) -> torch.Tensor:
@@ -189,7 +214,7 @@ class RADNLite(nn.Module):
                 dtype = torch.promote_types(x.dtype, torch.float32)
                 args = (x.to(dtype), offsets.to(dtype), layer.weight.to(dtype), layer.bias.to(dtype))
                 return deform_conv2d(*args, padding=1).to(x.dtype)
-            return deform_conv3x3(x, offsets.float(), layer.weight, layer.bias)
+            return sampled_deform_conv3x3(x, offsets, layer.weight, layer.bias)
 
     def deformed(
         self, ref_taps: list[torch.Tensor], dist_taps: list[torch.Tensor], offsets: torch.Tensor | None

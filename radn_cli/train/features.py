@@ -136,8 +136,12 @@ def build(
 
 
 def load(folder: str | Path, chunks: int | None = None) -> StatsSet:
-    """The stored chunks of a folder (the first ``chunks`` of them, in order), as one set."""
-    paths = sorted(Path(folder).glob("chunk_*.pt"))[:chunks]
+    """The chunks 0 .. ``chunks`` - 1 of a folder (default: every stored chunk, in order), as one set."""
+    folder = Path(folder)
+    if chunks is None:
+        paths = sorted(folder.glob("chunk_*.pt"))
+    else:
+        paths = [folder / CHUNK.format(c) for c in range(chunks)]
     return StatsSet.cat([StatsSet(**torch.load(p, weights_only=True)) for p in paths])
 
 
