@@ -33,8 +33,9 @@ BatchOpt = Annotated[
         "--batch-size",
         "-b",
         min=1,
-        help="Patches per forward pass: bounds memory, does not change the score. "
-        "Default: 256 on the CPU, 2048 on CUDA.",
+        help="Patches per forward pass (RADN) or per trunk tile (RADN-Lite): bounds memory, does not "
+        "change the score (RADN-Lite: within 1e-4). Default: 256 on the CPU, 2048 on CUDA (RADN-Lite: "
+        "4096, 16384).",
         show_default=False,
     ),
 ]

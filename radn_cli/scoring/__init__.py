@@ -6,7 +6,8 @@ scored against it (``Scorer.score``); ``score_many`` scores several pairs at onc
 cut into pieces of bounded memory belongs to the architecture's engine:
 
 * :mod:`.patches` (RADN, WResNet): chunks of ``batch_size`` 32x32 patches through the per-patch stages;
-* :mod:`.tiles` (RADN-Lite): the trunk on overlapping tiles of about ``batch_size`` patches each.
+* :mod:`.tiles` (RADN-Lite): the trunk on overlapping tiles of about ``batch_size`` patches each
+  (default: :data:`.tiles.DEFAULT_TILE_PATCHES`, a 2048-px tile on the CPU).
 
 The network runs in the requested precision; the per-image stages (attention, heads, pooling) and
 everything that turns features into a score always run in fp32, so scores stay comparable across
@@ -68,8 +69,10 @@ class Scorer:
         self.batch_size = batch_size or default_batch_size(self.device)
         self.info: WeightsInfo = weights.info
         self.model = weights.model.to(self.device).eval()  # fp32: per-image stages
-        engine = TileEngine if is_whole_image(self.model) else PatchEngine
-        self.engine = engine(self.model, self.device, self.dtype, self.batch_size)
+        if is_whole_image(self.model):
+            self.engine = TileEngine(self.model, self.device, self.dtype, batch_size)
+        else:
+            self.engine = PatchEngine(self.model, self.device, self.dtype, self.batch_size)
 
     def _prepare_all(
         self, images: Sequence[torch.Tensor]
@@ -153,7 +156,8 @@ def load_scorer(
     the shipped ones (``radn weights list`` shows the order); checksum verified.
 
     ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``. ``precision``: fp32,
-    bf16 or fp16 (CUDA). ``batch_size``: patches per forward pass (memory, not the score).
+    bf16 or fp16 (CUDA). ``batch_size``: patches per forward pass (RADN) or per trunk tile (RADN-Lite):
+    memory, not the score.
     """
     from ..weights import load_weights, resolve_weights
 
