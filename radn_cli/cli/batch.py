@@ -150,7 +150,7 @@ def batch(
         scorer = make_scorer(weights, device, precision, batch_size)
         info, scored_in = scorer.info, scorer.precision
     from ..batch import run_batch
-    from ..webreport import BatchHeatmaps
+    from ..report import BatchHeatmaps
 
     pictures = BatchHeatmaps(report, info, scored_in) if report is not None else None
     started = time.perf_counter()
@@ -182,7 +182,7 @@ def batch(
     if summary.interrupted:
         raise typer.Exit(int(ExitCode.INTERRUPTED))
     if pictures is not None:
-        from ..webreport import read_results
+        from ..report import read_results
 
         warn(pictures.error)
         write_html_report(

@@ -55,7 +55,7 @@ def score(
     scorer = make_scorer(weights, device, precision, batch_size)
     from ..pairing import Pair
     from ..pipeline import score_pairs
-    from ..report import (
+    from ..records import (
         error_record,
         format_score,
         heatmap_paths,
@@ -129,7 +129,7 @@ def heatmap(
     check_outputs(output, raw)
     ref_image, dist_image = load_pair(ref, dist)  # bad images are reported before the model loads
     scorer = make_scorer(weights, device, precision, batch_size)
-    from ..report import format_score
+    from ..records import format_score
 
     result = scorer.score_pair(ref_image.tensor, dist_image.tensor)
     sys.stdout.write(f"{format_score(result.score)}\t{dist}\n")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import RadnError, reason
 from .assets import Assets
-from .data import ResultRow, Results, rank_by_reference
+from .table import ResultRow, Results, rank_by_reference
 
 if TYPE_CHECKING:
     from ..images import LoadedImage

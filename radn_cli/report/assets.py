@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from .data import readable
+from .table import readable
 
 THUMB = 128  # px, longest side: the table shows thumbnails at 64 css px (sharp on 2x screens)
 VIEW = 640  # px, longest side of the images shown side by side when a row is opened

@@ -8,8 +8,8 @@ and its per-patch heatmap side by side, and each reference's distorted versions 
 
 Modules, one concern each:
 
-* ``data``: the results CSV read back (``csvtable``), methods, ranks per reference;
-* ``stats``: mean, median, Student-t confidence interval, histogram bins (no scipy);
+* ``table``: the results CSV read back (``csvtable``), methods, ranks per reference;
+* ``summary``: mean, median, Student-t confidence interval, histogram bins (no scipy);
 * ``assets``: the picture folder, which is also the cache (names are hashes of what a picture shows);
 * ``build``: the order of the work, and ``BatchHeatmaps``, the hook `radn batch` feeds as it scores;
 * ``page``: what the template shows; ``render``: Jinja2 (autoescaped) and the files written;
@@ -22,7 +22,7 @@ missing.
 from __future__ import annotations
 
 from .build import DEFAULT_MAP, BatchHeatmaps, Built, build_report, files_folder, weights_mismatch
-from .data import ResultRow, Results, read_results
+from .table import ResultRow, Results, read_results
 
 __all__ = [
     "DEFAULT_MAP",

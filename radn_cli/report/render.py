@@ -4,7 +4,7 @@ loaded as package data, and the files written: ``report.html`` (atomically) and,
 ``report.js`` and ``report.css``.
 
 The page is UTF-8 text: a file name that is not UTF-8 (kept by ``surrogateescape`` where it is read,
-so that it still names its file) is shown with U+FFFD in its place (``data.readable``, applied to the
+so that it still names its file) is shown with U+FFFD in its place (``table.readable``, applied to the
 rendered page, the rows' JSON included: that is written as text, not as ``\\u`` escapes).
 
 The page loads nothing but those two files and the pictures in its folder, by relative paths: it
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RadnError
-from .data import readable
+from .table import readable
 
 STATIC = ("report.js", "report.css")
 
@@ -30,7 +30,7 @@ def environment():
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("radn_cli.webreport", "templates"),
+        loader=jinja2.PackageLoader("radn_cli.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -49,7 +49,7 @@ def render_page(context: dict[str, Any]) -> str:
 
 
 def _static(name: str) -> bytes:
-    return (resources.files("radn_cli.webreport") / "static" / name).read_bytes()
+    return (resources.files("radn_cli.report") / "static" / name).read_bytes()
 
 
 def write_report(output: Path, context: dict[str, Any], folder: Path) -> None:
