@@ -1,7 +1,7 @@
 """`radn eval`: score every pair of a human-rated database with RADN and classical metrics, then correlate.
 
-Each pair is decoded once (``pipeline.score_pairs``) and every requested metric runs on it; RADN
-encodes each reference once.
+Each pair is decoded once (``pipeline.score_pairs``) and every requested metric (``metrics.METRICS``)
+runs on it; RADN encodes each reference once.
 PSNR, SSIM and MS-SSIM are computed on R, G and B and averaged (``channels="rgb"``): luma-only
 versions cannot see colour distortions at all (TID2013's saturation change scores as identical).
 Correlations are oriented so that a good metric gets a positive SROCC: quality scores (higher is
@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..constants import EVAL_METRICS
 from ..errors import RadnError
-from ..pipeline import score_pairs
+from ..pipeline import ScoredPair, score_pairs
+from . import classical
 from .databases import RatedDatabase, RatedPair
-
-METRICS = EVAL_METRICS
-CLASSICAL = tuple(m for m in METRICS if m != "radn")
+from .metrics import METRICS, Metric
+from .stats import correlation_report
 
 
 @dataclass
@@ -41,10 +40,12 @@ class Evaluation:
         return mos if self.database.higher_is_better else -mos
 
 
-def _classical(name: str):
-    from . import classical
-
-    return {"psnr": classical.psnr, "ssim": classical.ssim, "ms-ssim": classical.ms_ssim}[name]
+def measure(metric: Metric, item: ScoredPair) -> float:
+    """The metric's value for a pair that decoded (and, for RADN, was scored)."""
+    if metric.model:
+        return item.result.score
+    function = getattr(classical, metric.function)
+    return float(function(item.ref.tensor, item.dist.tensor, channels="rgb"))
 
 
 def evaluate(
@@ -62,19 +63,18 @@ def evaluate(
     Pairs go through ``pipeline.score_pairs`` in reference order (decoded ahead in ``workers``
     threads, each reference encoded once, ``pairs_per_step`` pairs per forward pass on a GPU).
     """
-    from .stats import correlation_report
-
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise RadnError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
-    if "radn" in metrics and scorer is None:
-        raise RadnError("the radn metric needs a Scorer")
+    model = [name for name in metrics if METRICS[name].model]
+    if model and scorer is None:
+        raise RadnError(f"the {model[0]} metric needs a Scorer")
     pairs = database.pairs
     predictions = {m: np.full(len(pairs), np.nan) for m in metrics}
     result = Evaluation(database, tuple(metrics), predictions)
     order = sorted(range(len(pairs)), key=lambda i: (str(pairs[i].ref), str(pairs[i].dist)))
     scored = score_pairs(
-        scorer if "radn" in metrics else None,
+        scorer if model else None,
         (pairs[i] for i in order),
         workers=workers,
         pairs_per_step=pairs_per_step,
@@ -88,13 +88,7 @@ def evaluate(
             else:
                 for metric in metrics:
                     try:
-                        if metric == "radn":
-                            value = item.result.score
-                        else:
-                            value = float(
-                                _classical(metric)(item.ref.tensor, item.dist.tensor, channels="rgb")
-                            )
-                        predictions[metric][index] = value
+                        predictions[metric][index] = measure(METRICS[metric], item)
                     except RadnError as exc:  # e.g. an image too small for MS-SSIM: that metric only
                         count, reason = result.skipped.get(metric, (0, str(exc)))
                         result.skipped[metric] = (count + 1, reason)
@@ -104,7 +98,7 @@ def evaluate(
     human = result.human
     for metric in metrics:
         values = predictions[metric]
-        if metric == "radn" and not scorer.info.higher_is_better:
+        if METRICS[metric].model and not scorer.info.higher_is_better:
             values = -values
         result.reports[metric] = correlation_report(values, human, types if any(types) else None)
     return result
