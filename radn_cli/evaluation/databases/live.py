@@ -20,18 +20,17 @@ LIVE_FOLDERS = (("jp2k", 227), ("jpeg", 233), ("wn", 174), ("gblur", 174), ("fas
 
 
 def _mat_vector(mat: dict, key: str, path: Path) -> list:
+    """A variable of a loaded .mat file (a numpy array, as scipy's ``loadmat`` gives every variable)
+    as a flat list."""
     if key not in mat:
         present = ", ".join(k for k in mat if not k.startswith("__"))
         raise PairingError(f"variable {key!r} not found (has: {present})", path)
-    import numpy as np
-
-    return list(np.asarray(mat[key], dtype=object).ravel())
+    return list(mat[key].ravel())
 
 
-def _cell_text(value: object) -> str:
-    import numpy as np
-
-    array = np.asarray(value).ravel()
+def _cell_text(value) -> str:
+    """The text of one cell of a MATLAB cell array (a numpy array holding one string)."""
+    array = value.ravel()
     return str(array[0]).strip() if array.size else ""
 
 
@@ -55,7 +54,7 @@ def load(root: Path, files: Files, higher_is_better: bool | None = None) -> Rate
     names_path = files.file(root, "refnames_all.mat")
     if dmos_path is None or names_path is None:
         return load_unified_in(root, files, "live", "dmos_realigned.mat and refnames_all.mat")
-    try:
+    try:  # scipy: optional, and heavy; only when LIVE's .mat files are read
         from scipy.io import loadmat
     except ImportError as exc:
         raise PairingError(
