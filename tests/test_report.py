@@ -305,7 +305,7 @@ def test_report_of_file_names_that_are_not_utf8(tmp_path, weights_file):
 def test_batch_heatmaps_decode_only_what_items_without_images_lack(tmp_path, weights_file, monkeypatch):
     """Items scored elsewhere (Ray) come without images: a shared reference is decoded once, and an
     image that does not decode here costs its own pictures only."""
-    import radn_cli.images
+    import radn_cli.report.build
     from radn_cli import load_scorer
     from radn_cli.images import load_image
     from radn_cli.pairing import Pair
@@ -326,7 +326,7 @@ def test_batch_heatmaps_decode_only_what_items_without_images_lack(tmp_path, wei
         decoded.append(Path(path).name)
         return load_image(path, **kwargs)
 
-    monkeypatch.setattr(radn_cli.images, "load_image", counting)
+    monkeypatch.setattr(radn_cli.report.build, "load_image", counting)
     pictures = BatchHeatmaps(tmp_path / "report.html", scorer.info, scorer.precision)
     for item in items:
         pictures(item)

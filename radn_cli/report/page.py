@@ -17,7 +17,7 @@ from .. import __version__
 from ..heatmap import MAP_LABELS
 from ..heatmap.maps import direction_labels
 from .assets import Assets
-from .build import Planned
+from .plan import Planned
 from .summary import Bin, histogram, method_summaries, summarize
 from .table import Results
 

@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from ..errors import RadnError
 from .table import readable
 
@@ -27,8 +29,6 @@ STATIC = ("report.js", "report.css")
 
 def environment():
     """The Jinja2 environment of the report templates (autoescape on, undefined names are errors)."""
-    import jinja2
-
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("radn_cli.report", "templates"),
         autoescape=True,
