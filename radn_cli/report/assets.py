@@ -20,6 +20,7 @@ from typing import Any
 
 from PIL import Image
 
+from ..atomic import atomic_write
 from ..heatmap import heatmap_image, image_pixels
 from .table import readable
 
@@ -141,10 +142,5 @@ class Assets:
 
 
 def _save(picture: Image.Image, path: Path, *, quality: int) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_write(path) as temporary:
         picture.save(temporary, "JPEG", quality=quality)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

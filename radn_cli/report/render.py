@@ -14,13 +14,13 @@ inline as JSON, not a data file fetched).
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from ..atomic import atomic_write
 from ..errors import RadnError
 from .table import readable
 
@@ -55,12 +55,10 @@ def _static(name: str) -> bytes:
 def write_report(output: Path, context: dict[str, Any], folder: Path) -> None:
     """Render the page to ``output`` and put its script and style in ``folder`` (which exists)."""
     html = render_page(context)
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
         for name in STATIC:
             (folder / name).write_bytes(_static(name))
-        temporary.write_text(html, encoding="utf-8")
-        os.replace(temporary, output)
+        with atomic_write(output) as temporary:
+            temporary.write_text(html, encoding="utf-8")
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise RadnError(f"cannot write the report ({exc.strerror or exc})", output) from None
