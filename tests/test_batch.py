@@ -99,15 +99,32 @@ def test_a_failing_group_is_retried_pair_by_pair(tmp_path, weights_file, pairs, 
 
     monkeypatch.setattr(pipeline, "load_image", remember)
     monkeypatch.setattr(scorer, "score_many", flaky)
-    errors = []
-    summary = run_batch(scorer, pairs, tmp_path / "out.csv", pairs_per_step=8, on_error=errors.append)
+    progress = Recorded()
+    summary = run_batch(scorer, pairs, tmp_path / "out.csv", pairs_per_step=8, progress=progress)
     assert (summary.scored, summary.failed) == (5, 2)
     rows = {r["dist"]: r for r in _rows(tmp_path / "out.csv")}
     assert "simulated failure of one pair" in rows[poisoned]["error"] and poisoned in rows[poisoned]["error"]
     for dist, score in expected.items():
         if score and dist != poisoned:
             assert rows[dist]["score"] == score  # scored alone: the same number as in the first run
-    assert len(errors) == 2
+    assert progress.stages == [("scoring", len(pairs))] and progress.done == len(pairs)
+    assert len(progress.errors) == 2
+
+
+class Recorded:
+    """A Progress that remembers what it was told."""
+
+    def __init__(self):
+        self.stages, self.done, self.errors = [], 0, []
+
+    def start(self, label, total):
+        self.stages.append((label, total))
+
+    def advance(self):
+        self.done += 1
+
+    def failed(self, message):
+        self.errors.append(message)
 
 
 def _rows_of(run, scorer, pairs, out):

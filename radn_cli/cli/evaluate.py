@@ -12,7 +12,7 @@ import typer
 from ..errors import ExitCode, UsageError
 from ..evaluation.databases import LAYOUTS
 from ..evaluation.metrics import METRICS
-from .console import ctrl_c_deferred, error, load_torch, note, progress_bar
+from .console import ctrl_c_deferred, load_torch, note, progress_shown
 from .inputs import check_outputs, make_scorer
 from .options import (
     BatchOpt,
@@ -89,20 +89,10 @@ def eval_command(
     from ..evaluation.runner import evaluate
 
     note(f"radn: {db.name}: {len(db.pairs)} pairs, human scores {db.scale}")
-    progress = progress_bar(len(db.pairs), "evaluating")
-    try:
+    with progress_shown() as progress:
         result = evaluate(
-            db,
-            metrics,
-            scorer=scorer,
-            workers=workers,
-            pairs_per_step=pairs_per_step,
-            on_pair=lambda done, total: progress and progress.advance(),
-            on_error=lambda message: error(message),
+            db, metrics, scorer=scorer, workers=workers, pairs_per_step=pairs_per_step, progress=progress
         )
-    finally:
-        if progress:
-            progress.stop()
     for name, (count, reason) in result.skipped.items():
         note(f"radn: note: {name} skipped on {count} pair(s): {reason}")
     if scores is not None:

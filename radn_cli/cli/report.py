@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import RadnError, UsageError
-from .console import load_torch, note, progress_steps, warn
+from .console import load_torch, note, progress_shown, warn
 from .inputs import check_outputs, make_scorer
 from .options import BatchOpt, DeviceOpt, Precision, PrecisionOpt, VerboseOpt, WeightsOpt, WorkersOpt
 
@@ -117,9 +117,10 @@ def write_html_report(
     from ..report import build_report, weights_mismatch
 
     warn(weights_mismatch(results, info, heatmaps=scorer is not None))
-    built = build_report(
-        results, output, info=info, scorer=scorer, kind=kind, workers=workers, progress=progress_steps
-    )
+    with progress_shown() as progress:
+        built = build_report(
+            results, output, info=info, scorer=scorer, kind=kind, workers=workers, progress=progress
+        )
     if built.problems:
         more = f" (and {len(built.problems) - 1} more)" if len(built.problems) > 1 else ""
         warn(f"{built.problems[0]}{more}")

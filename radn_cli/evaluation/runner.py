@@ -10,7 +10,6 @@ better) against the database's human scores turned to higher-is-better (DMOS dat
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from ..errors import RadnError
 from ..pipeline import ScoredPair, score_pairs
+from ..progress import SILENT, Progress
 from . import classical
 from .databases import RatedDatabase, RatedPair
 from .metrics import METRICS, Metric
@@ -55,13 +55,13 @@ def evaluate(
     scorer=None,
     workers: int = 0,
     pairs_per_step: int = 0,
-    on_pair: Callable[[int, int], None] | None = None,
-    on_error: Callable[[str], None] | None = None,
+    progress: Progress = SILENT,
 ) -> Evaluation:
     """Score every pair with every metric ("radn" needs a Scorer) and correlate with the human scores.
 
     Pairs go through ``pipeline.score_pairs`` in reference order (decoded ahead in ``workers``
     threads, each reference encoded once, ``pairs_per_step`` pairs per forward pass on a GPU).
+    ``progress``: one stage, "evaluating", and each pair that could not be read or scored.
     """
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
@@ -79,12 +79,12 @@ def evaluate(
         workers=workers,
         pairs_per_step=pairs_per_step,
     )
+    progress.start("evaluating", len(pairs))
     with closing(scored):
-        for done, (index, item) in enumerate(zip(order, scored), 1):  # results come in input order
+        for index, item in zip(order, scored):  # results come in input order
             if item.error:  # unreadable, the images do not fit together, or RADN could not score it
                 result.errors.append((pairs[index], item.error))  # every metric leaves it out
-                if on_error:
-                    on_error(item.error)
+                progress.failed(item.error)
             else:
                 for metric in metrics:
                     try:
@@ -92,8 +92,7 @@ def evaluate(
                     except RadnError as exc:  # e.g. an image too small for MS-SSIM: that metric only
                         count, reason = result.skipped.get(metric, (0, str(exc)))
                         result.skipped[metric] = (count + 1, reason)
-            if on_pair:
-                on_pair(done, len(pairs))
+            progress.advance()
     types = [p.dist_type for p in pairs]
     human = result.human
     for metric in metrics:

@@ -7,14 +7,13 @@ and views of the images still missing (decoded in threads), then the page (``pag
 is scored, with its decoded images and per-patch result, so the report after the batch needs no
 second pass of the model.
 
-Prints nothing: progress goes through ``progress(label, total)`` (a context manager giving the
-function to call per item done); problems come back in ``Built.problems``.
+Prints nothing: progress goes to a ``progress.Progress`` (stages "heatmaps" and "pictures"); problems
+come back in ``Built.problems``.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,7 @@ from ..errors import RadnError, reason
 from ..images import LoadedImage, load_image
 from ..pairing import Pair
 from ..pipeline import ScoredPair, score_pairs
+from ..progress import SILENT, Progress
 from .assets import Assets, files_folder
 from .page import page_context
 from .plan import Planned, missing_heatmaps, plan_rows
@@ -36,12 +36,6 @@ if TYPE_CHECKING:
     from ..weights import WeightsInfo
 
 DEFAULT_MAP = "scores"  # per-patch quality: where the distorted image is judged worse
-Progress = Callable[[str, int], contextlib.AbstractContextManager[Callable[[], None]]]
-
-
-@contextlib.contextmanager
-def no_progress(label: str, total: int) -> Iterator[Callable[[], None]]:
-    yield lambda: None
 
 
 def _writing(folder: Path, exc: OSError) -> RadnError:
@@ -151,17 +145,15 @@ def compute_heatmaps(
     *,
     kind: str,
     workers: int = 0,
-    progress: Progress = no_progress,
+    progress: Progress = SILENT,
 ) -> tuple[int, list[str]]:
     """Score the pairs of ``wanted`` and draw their heatmaps (and the pictures of their images, which
     are decoded anyway); returns how many were drawn and a line for each pair that failed."""
     todo = sorted(wanted, key=lambda key: str(wanted[key][0].ref_path))  # one encoding per reference
     pairs = [Pair(wanted[key][0].ref_path, wanted[key][0].dist_path) for key in todo]
     drawn, problems = 0, []
-    with (
-        progress("heatmaps", len(todo)) as advance,
-        closing(score_pairs(scorer, pairs, workers=workers)) as scored,
-    ):
+    progress.start("heatmaps", len(todo))
+    with closing(score_pairs(scorer, pairs, workers=workers)) as scored:
         for key, item in zip(todo, scored):
             first = wanted[key][0]
             try:
@@ -182,12 +174,12 @@ def compute_heatmaps(
                 drawn, note = drawn + 1, ""
             for plan in wanted[key]:
                 plan.heatmap_ready, plan.heatmap_note = not item.error, note
-            advance()
+            progress.advance()
     return drawn, problems
 
 
 def make_pictures(
-    plans: list[Planned], assets: Assets, *, workers: int = 0, progress: Progress = no_progress
+    plans: list[Planned], assets: Assets, *, workers: int = 0, progress: Progress = SILENT
 ) -> list[str]:
     """Thumbnails and views of every image the folder lacks, decoded in ``workers`` threads;
     returns a line for each image that could not be read."""
@@ -211,11 +203,11 @@ def make_pictures(
     problems = []
     pool = ThreadPoolExecutor(max(1, workers or 2), thread_name_prefix="radn-pictures")
     try:
-        with progress("pictures", len(todo)) as advance:
-            for problem in pool.map(one, todo):
-                if problem:
-                    problems.append(f"no pictures: {problem}")
-                advance()
+        progress.start("pictures", len(todo))
+        for problem in pool.map(one, todo):
+            if problem:
+                problems.append(f"no pictures: {problem}")
+            progress.advance()
     finally:  # Ctrl-C: drop the pictures not started
         pool.shutdown(wait=True, cancel_futures=True)
     return problems
@@ -243,7 +235,7 @@ def build_report(
     scorer: Callable[[], Scorer] | None,
     kind: str = DEFAULT_MAP,
     workers: int = 0,
-    progress: Progress = no_progress,
+    progress: Progress = SILENT,
 ) -> Built:
     """Write ``output`` (the page) and its folder (``files_folder(output)``) for ``results``.
 
