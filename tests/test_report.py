@@ -8,7 +8,6 @@ Images are small (64x96: 6 patches) and made here; the model is the seeded one o
 from __future__ import annotations
 
 import csv
-import doctest
 import json
 import math
 import os
@@ -69,12 +68,6 @@ def write_results(path: Path, rows: list[tuple]) -> Path:
 
 # ---------------------------------------------------------------------------------------------------
 # statistics and methods
-
-
-def test_doctests_of_table_and_summary():
-    for module in (table, summary):
-        result = doctest.testmod(module, raise_on_error=False, verbose=False)
-        assert result.attempted > 0 and result.failed == 0, module.__name__
 
 
 def test_t_quantile_agrees_with_scipy():
