@@ -18,6 +18,7 @@ from dataclasses import dataclass
 class Metric:
     name: str  # as --metric takes it
     function: str | None = None  # its function in ``evaluation.classical``; None: RADN's score
+    higher_is_better: bool = True  # of a classical metric; RADN's follows the weights
 
     @property
     def model(self) -> bool:

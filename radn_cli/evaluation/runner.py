@@ -95,9 +95,10 @@ def evaluate(
             progress.advance()
     types = [p.dist_type for p in pairs]
     human = result.human
-    for metric in metrics:
-        values = predictions[metric]
-        if METRICS[metric].model and not scorer.info.higher_is_better:
-            values = -values
-        result.reports[metric] = correlation_report(values, human, types if any(types) else None)
+    for name in metrics:
+        metric, values = METRICS[name], predictions[name]
+        higher = scorer.info.higher_is_better if metric.model else metric.higher_is_better
+        result.reports[name] = correlation_report(
+            values if higher else -values, human, types if any(types) else None
+        )
     return result
