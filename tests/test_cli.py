@@ -549,6 +549,7 @@ def test_batch_pipal_layout_records_a_bad_file_and_exits_1(tmp_path, weights_fil
         assert by_dist[name]["error"] == "" and np.isfinite(float(by_dist[name]["score"]))
 
 
+@pytest.mark.heavy  # several radn batch runs
 def test_batch_pairs_list_resume_and_refusals(tmp_path, weights_file):
     _pipal(tmp_path)
     names = ["A0001_00_00", "A0001_01_00", "A0002_00_00"]

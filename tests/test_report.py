@@ -334,6 +334,7 @@ def test_batch_heatmaps_decode_only_what_items_without_images_lack(tmp_path, wei
     assert len(decoded) == 4 and pictures.problem_count == 1
 
 
+@pytest.mark.heavy  # two reports with the model
 def test_report_computes_only_missing_heatmaps(tmp_path, weights_file):
     root = tmp_path / "study"
     pairs = make_study(root)

@@ -22,6 +22,7 @@ from test_report import INJECTED, ODD_NAME, make_study, write_results
 from radn_cli.report.browser import available, chromium, open_report, wait_for
 
 pytestmark = [
+    pytest.mark.heavy,  # a browser
     pytest.mark.shipped,
     pytest.mark.skipif(
         not available(),
