@@ -239,6 +239,7 @@ def test_no_heatmaps_escapes_names_and_never_loads_the_model(tmp_path, monkeypat
     assert not any((folder / "heat").iterdir())
 
 
+@pytest.mark.heavy  # a batch and a report with the model
 def test_batch_report_draws_heatmaps_while_scoring_and_report_reuses_them(
     tmp_path, weights_file, monkeypatch
 ):
@@ -265,6 +266,7 @@ def test_batch_report_draws_heatmaps_while_scoring_and_report_reuses_them(
     assert sorted((folder / "heat").iterdir()) == heatmaps
 
 
+@pytest.mark.heavy  # a batch and a report with the model
 def test_report_of_file_names_that_are_not_utf8(tmp_path, weights_file):
     """radn writes such names with surrogateescape; the report reads them so, still finds the files
     and shows the names with U+FFFD (the page is strict UTF-8, no lone surrogate in it)."""
@@ -295,6 +297,7 @@ def test_report_of_file_names_that_are_not_utf8(tmp_path, weights_file):
         assert (folder / "heat" / f"{row['hk']}.jpg").is_file()
 
 
+@pytest.mark.heavy  # a batch and a report with the model
 def test_batch_heatmaps_decode_only_what_items_without_images_lack(tmp_path, weights_file, monkeypatch):
     """Items scored elsewhere (Ray) come without images: a shared reference is decoded once, and an
     image that does not decode here costs its own pictures only."""
