@@ -90,6 +90,7 @@ def test_missing_images_are_reported_together(tmp_path):
     assert "distorted_images/i01_02_1.bmp" in message and "and 5 more" in message
 
 
+@pytest.mark.heavy  # builds the 480-pair TID2013 dev set first
 def test_real_tid2013_dev_set(tid2013_dev):
     assert detect_layout(tid2013_dev) == "tid2013"
     db = load_database(tid2013_dev)
