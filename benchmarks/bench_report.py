@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from radn_cli.webreport.browser import chromium, open_report
+from radn_cli.report.browser import chromium, open_report
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = "ref,dist,score,patches,width,height,weights,precision,error".split(",")

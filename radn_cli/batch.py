@@ -3,10 +3,10 @@
 Owns what a batch adds to the pipeline: skipping pairs already scored (``--resume``), one CSV row per
 pair, counts. A bad pair gets its error in its row and the run goes on. Ctrl-C stops after the pairs
 in flight (one on the CPU, one group on a GPU); every finished row is on disk. Prints nothing itself:
-progress is reported through ``on_start``, ``on_row`` and ``on_error``; ``on_item`` gets each pair as
-the pipeline gave it (images, per-patch result or error), after its row is written. The pairs are
-scored in this process, or by an ``engine`` (:mod:`radn_cli.engines`: a Ray cluster) that streams
-the same items back; the rows, their guarantees and the counts stay here.
+progress goes to a ``progress.Progress`` (one stage, "scoring", and each failed pair); ``on_item``
+gets each pair as the pipeline gave it (images, per-patch result or error), after its row is
+written. The pairs are scored in this process, or by an ``engine`` (:mod:`radn_cli.engines`: a Ray
+cluster) that streams the same items back; the rows, their guarantees and the counts stay here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from .engines import Engine
 from .pairing import Pair
 from .pipeline import ScoredPair, score_pairs
+from .progress import SILENT, Progress
 from .results import ResultsWriter
 from .scoring import Scorer
 
@@ -40,9 +41,7 @@ def run_batch(
     overwrite: bool = False,
     workers: int = 0,
     pairs_per_step: int = 0,
-    on_start: Callable[[int], None] | None = None,
-    on_row: Callable[[], None] | None = None,
-    on_error: Callable[[str], None] | None = None,
+    progress: Progress = SILENT,
     on_item: Callable[[ScoredPair], None] | None = None,
     engine: Engine | None = None,
 ) -> BatchSummary:
@@ -67,8 +66,7 @@ def run_batch(
                 summary.skipped += 1
             else:
                 todo.append(pair)
-        if on_start:
-            on_start(len(todo))
+        progress.start("scoring", len(todo))
         try:
             with closing(engine_score(todo)) as scored:
                 for item in scored:
@@ -81,8 +79,7 @@ def run_batch(
                     }
                     if item.error:
                         summary.failed += 1
-                        if on_error:
-                            on_error(item.error)
+                        progress.failed(item.error)
                     else:
                         result = item.result
                         row.update(
@@ -95,8 +92,7 @@ def run_batch(
                     writer.write(row)
                     if on_item:
                         on_item(item)
-                    if on_row:
-                        on_row()
+                    progress.advance()
         except KeyboardInterrupt:
             summary.interrupted = True
     return summary

@@ -18,6 +18,3 @@ TRAINING_PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 # Per-patch maps a heatmap can show: the patch weights (where the model looks), the patch quality
 # scores, and each patch's contribution to the image's score (w_i * s_i / sum w)
 HEATMAP_MAPS: tuple[str, ...] = ("weights", "scores", "contribution")
-
-# What `radn eval` measures: RADN and the classical full-reference metrics
-EVAL_METRICS: tuple[str, ...] = ("radn", "psnr", "ssim", "ms-ssim")

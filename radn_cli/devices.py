@@ -47,6 +47,15 @@ PRECISIONS: dict[str, torch.dtype] = dict(
 DEFAULT_BATCH_SIZE = {"cpu": 256, "cuda": 2048}
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says that memory ran out: ``MemoryError``, PyTorch's ``OutOfMemoryError`` (a
+    GPU), or the ``RuntimeError`` of its CPU allocator ("DefaultCPUAllocator: can't allocate memory").
+    Any other ``RuntimeError`` (a wrong shape, say) is a bug, not a lack of memory."""
+    if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+
+
 def default_batch_size(device: torch.device) -> int:
     return DEFAULT_BATCH_SIZE.get(device.type, DEFAULT_BATCH_SIZE["cpu"])
 

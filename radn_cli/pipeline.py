@@ -9,8 +9,9 @@
   pairs grouped by reference (every pairing mode does);
 * on a GPU, ``pairs_per_step`` pairs scored together (``Scorer.score_many``), a group that fails as a
   whole (out of memory, say) retried pair by pair so that only a pair failing on its own gets an error;
-* bad input as a result, not an exception: an unreadable image, a size mismatch or a pair that cannot
-  be scored is yielded with its one-line ``error``, and the next pair goes on.
+* bad input as a result, not an exception: an unreadable image, a size mismatch or a pair that runs
+  out of memory is yielded with its one-line ``error``, and the next pair goes on. Any other error (a
+  bug) is raised.
 
 Results come out in the order of the input. Ctrl-C (KeyboardInterrupt) propagates to the caller
 after the pairs in flight; the decoding threads are stopped and pending decodes dropped.
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .devices import out_of_memory
 from .errors import RadnError, describe
 from .images import LoadedImage, check_pair, load_image
 from .pairing import Pair
@@ -90,6 +92,11 @@ def error_message(pair: Pair, exc: BaseException) -> str:
     if isinstance(exc, MemoryError) or "out of memory" in message.lower():
         message += " (out of memory: try a smaller --batch-size)"
     return message
+
+
+def _pair_error(exc: Exception) -> bool:
+    """The error is the pair's (bad input, or not enough memory for it): it goes in the pair's row."""
+    return isinstance(exc, RadnError) or out_of_memory(exc)
 
 
 def _load(path: Path) -> LoadedImage | RadnError:
@@ -156,7 +163,9 @@ class _Encodings:
             results = self.scorer.score_many(
                 list(zip(self._encodings(group), (item.dist.tensor for item in group)))
             )
-        except (RadnError, RuntimeError, MemoryError) as exc:
+        except Exception as exc:
+            if not _pair_error(exc):
+                raise
             self.last = None
             if len(group) == 1:
                 group[0].fail(exc)
@@ -206,7 +215,9 @@ def score_pairs(
                         raise loaded
                 check_pair(ref, dist, ref_path=pair.ref, dist_path=pair.dist)
                 item.ref, item.dist = ref, dist
-            except (RadnError, RuntimeError, MemoryError) as exc:
+            except Exception as exc:
+                if not _pair_error(exc):
+                    raise
                 item.fail(exc)
             if encodings is None or item.error is not None:
                 if group:  # keep the input order: the pairs before this one come out first

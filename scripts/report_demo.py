@@ -84,7 +84,7 @@ def make_demo(out: Path) -> Path:
 
 
 def screenshot(page: Path, target: Path) -> None:
-    from radn_cli.webreport.browser import chromium, open_report, wait_for
+    from radn_cli.report.browser import chromium, open_report, wait_for
 
     driver = chromium(WIDTH, TOP_H)
     try:

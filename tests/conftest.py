@@ -12,6 +12,14 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 torch.set_num_threads(1)  # small test images: one thread is faster and steadier
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects: `pytest -m quick` is the quick tier
+def pytest_collection_modifyitems(items):
+    """Every test not marked heavy, slow or gpu is also marked quick."""
+    for item in items:
+        if not any(item.get_closest_marker(name) for name in ("heavy", "slow", "gpu")):
+            item.add_marker(pytest.mark.quick)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _ctrl_c_as_in_a_terminal():
     """SIGINT raises KeyboardInterrupt in the test process and is at its default in the processes the

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from radn_cli.batch import run_batch
+from radn_cli.devices import out_of_memory
 from radn_cli.pairing import Pair
 from radn_cli.pipeline import group_size
 from radn_cli.scoring import Scorer
@@ -83,9 +84,9 @@ def test_a_failing_group_is_retried_pair_by_pair(tmp_path, weights_file, pairs, 
 
     def flaky(items):
         if len(items) > 1:
-            raise RuntimeError("CUDA out of memory (simulated)")
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         if any(image is tensors.get(poisoned) for _, image in items):
-            raise RuntimeError("simulated failure of one pair")
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: simulated failure of one pair")
         return real(items)
 
     import radn_cli.pipeline as pipeline
@@ -99,15 +100,61 @@ def test_a_failing_group_is_retried_pair_by_pair(tmp_path, weights_file, pairs, 
 
     monkeypatch.setattr(pipeline, "load_image", remember)
     monkeypatch.setattr(scorer, "score_many", flaky)
-    errors = []
-    summary = run_batch(scorer, pairs, tmp_path / "out.csv", pairs_per_step=8, on_error=errors.append)
+    progress = Recorded()
+    summary = run_batch(scorer, pairs, tmp_path / "out.csv", pairs_per_step=8, progress=progress)
     assert (summary.scored, summary.failed) == (5, 2)
     rows = {r["dist"]: r for r in _rows(tmp_path / "out.csv")}
     assert "simulated failure of one pair" in rows[poisoned]["error"] and poisoned in rows[poisoned]["error"]
     for dist, score in expected.items():
         if score and dist != poisoned:
             assert rows[dist]["score"] == score  # scored alone: the same number as in the first run
-    assert len(errors) == 2
+    assert progress.stages == [("scoring", len(pairs))] and progress.done == len(pairs)
+    assert len(progress.errors) == 2
+
+
+class Recorded:
+    """A Progress that remembers what it was told."""
+
+    def __init__(self):
+        self.stages, self.done, self.errors = [], 0, []
+
+    def start(self, label, total):
+        self.stages.append((label, total))
+
+    def advance(self):
+        self.done += 1
+
+    def failed(self, message):
+        self.errors.append(message)
+
+
+def test_an_error_that_is_not_the_pairs_is_raised(tmp_path, weights_file, pairs, monkeypatch):
+    """Bad input and lack of memory become a pair's error row; a bug (a RuntimeError such as a shape
+    mismatch) stops the batch, with the rows before it kept."""
+    scorer = Scorer(load_weights(weights_file), device="cpu", batch_size=16)
+    real, calls = scorer.score_many, []
+
+    def broken(items):
+        calls.append(len(items))
+        if len(calls) == 3:
+            raise RuntimeError("shape '[1, 64]' is invalid for input of size 96 (simulated bug)")
+        return real(items)
+
+    monkeypatch.setattr(scorer, "score_many", broken)
+    out = tmp_path / "out.csv"
+    with pytest.raises(RuntimeError, match="simulated bug"):
+        run_batch(scorer, pairs, out)
+    rows = _rows(out)  # two scored pairs and the truncated file's error row came before the bug
+    assert [bool(row["error"]) for row in rows] == [False, False, True]
+
+
+def test_out_of_memory_is_told_by_type_and_by_the_cpu_allocators_message_only():
+    assert out_of_memory(MemoryError()) and out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert out_of_memory(
+        RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 GB")
+    )
+    assert not out_of_memory(RuntimeError("shape '[1, 64]' is invalid for input of size 96"))
+    assert not out_of_memory(ValueError("can't allocate memory"))
 
 
 def _rows_of(run, scorer, pairs, out):

@@ -12,7 +12,11 @@ import torch
 from scipy import signal
 
 from radn_cli.errors import ImageError, SizeMismatchError
+from radn_cli.evaluation import classical
 from radn_cli.evaluation.classical import MS_SSIM_MIN_SIZE, ms_ssim, psnr, ssim
+from radn_cli.evaluation.metrics import METRICS
+from radn_cli.evaluation.runner import measure
+from radn_cli.pipeline import ScoredPair
 
 GRAY = np.array([0.2989, 0.5870, 0.1140])
 WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
@@ -164,6 +168,22 @@ def test_ssim_minimum_size_is_reported():
     tiny = torch.rand(3, 10, 12)
     with pytest.raises(ImageError, match="at least 11x11"):
         ssim(tiny, tiny)
+
+
+def test_every_classical_metric_of_the_table_is_a_function_of_the_two_images():
+    ref = torch.rand(3, MS_SSIM_MIN_SIZE, MS_SSIM_MIN_SIZE, generator=torch.Generator().manual_seed(3))
+    dist = (ref + 0.05).clamp(0, 1)
+    item = ScoredPair(pair=None, ref=_Loaded(ref), dist=_Loaded(dist))
+    for name, metric in METRICS.items():
+        if metric.model:
+            continue
+        function = getattr(classical, metric.function)
+        assert measure(metric, item) == float(function(ref, dist, channels="rgb")), name
+
+
+class _Loaded:
+    def __init__(self, tensor):
+        self.tensor = tensor
 
 
 def test_bad_inputs_raise_typed_errors():

@@ -378,12 +378,12 @@ def test_unexpected_exception_is_one_line_without_traceback(pair, weights_file, 
 
 def test_closed_stdout_ends_quietly(pair, weights_file, monkeypatch):
     """`radn score ... | head -1`: the reader goes away; no "unexpected BrokenPipeError" message."""
-    import radn_cli.report
+    import radn_cli.records
 
     def closed_pipe(score):
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr(radn_cli.report, "format_score", closed_pipe)
+    monkeypatch.setattr(radn_cli.records, "format_score", closed_pipe)
     result = run("score", *pair[:2], "--weights", weights_file)
     assert result.exit_code == 1, result.output
     assert result.output == ""
@@ -549,6 +549,7 @@ def test_batch_pipal_layout_records_a_bad_file_and_exits_1(tmp_path, weights_fil
         assert by_dist[name]["error"] == "" and np.isfinite(float(by_dist[name]["score"]))
 
 
+@pytest.mark.heavy  # several radn batch runs
 def test_batch_pairs_list_resume_and_refusals(tmp_path, weights_file):
     _pipal(tmp_path)
     names = ["A0001_00_00", "A0001_01_00", "A0002_00_00"]
@@ -886,7 +887,7 @@ def test_score_heatmaps_of_images_with_the_same_name_do_not_overwrite_each_other
 
 
 def test_heatmap_paths_are_unique_and_readable(tmp_path):
-    from radn_cli.report import heatmap_paths
+    from radn_cli.records import heatmap_paths
 
     t = tmp_path / "m.png"
     assert heatmap_paths(t, [tmp_path / "d.png"]) == {tmp_path / "d.png": t}

@@ -64,6 +64,7 @@ def _check_against_uninterrupted(tmp_path, weights_file, n, kills):
         assert row["score"] == reference["score"] and bool(row["error"]) == bool(reference["error"])
 
 
+@pytest.mark.heavy  # a kill loop
 def test_batch_survives_kills(tmp_path, weights_file):
     _check_against_uninterrupted(tmp_path, weights_file, n=40, kills=4)
 
@@ -73,6 +74,7 @@ def test_batch_survives_many_kills_on_thousands_of_pairs(tmp_path, weights_file)
     _check_against_uninterrupted(tmp_path, weights_file, n=2000, kills=12)
 
 
+@pytest.mark.heavy  # a kill loop
 def test_ctrl_c_at_random_moments_exits_130_and_keeps_every_reported_row(weights_file):
     """A sample of benchmarks/ctrl_c_probe.py (which runs 200+): Ctrl-C between 0.05 and 5 s after
     `radn batch` starts, fresh output each time."""

@@ -13,7 +13,6 @@ from PIL import Image
 
 from radn_cli.errors import PairingError, UsageError
 from radn_cli.evaluation.databases import (
-    LAYOUT_STRUCTURES,
     LAYOUTS,
     UNIFIED_STRUCTURE,
     RatedDatabase,
@@ -91,6 +90,7 @@ def test_missing_images_are_reported_together(tmp_path):
     assert "distorted_images/i01_02_1.bmp" in message and "and 5 more" in message
 
 
+@pytest.mark.heavy  # builds the 480-pair TID2013 dev set first
 def test_real_tid2013_dev_set(tid2013_dev):
     assert detect_layout(tid2013_dev) == "tid2013"
     db = load_database(tid2013_dev)
@@ -463,9 +463,9 @@ def test_explicit_direction_overrides_a_known_database(tmp_path):
 
 
 def test_every_layout_describes_its_structure():
-    assert list(LAYOUT_STRUCTURES) == list(LAYOUTS)
-    for layout in LAYOUTS:
-        text = LAYOUT_STRUCTURES[layout]
-        assert isinstance(text, str) and text.strip(), layout
-        assert "\n" not in text and text.endswith("."), layout
+    for name, layout in LAYOUTS.items():
+        assert layout.name == name
+        text = layout.structure
+        assert isinstance(text, str) and text.strip(), name
+        assert "\n" not in text and text.endswith("."), name
     assert UNIFIED_STRUCTURE.strip()

@@ -60,6 +60,7 @@ def test_golden_cases_separate_identical_from_distorted():
 @pytest.mark.parametrize(
     "layer", ["conv7.weight", "deform.weight", "Nonlocal1.W.weight", "conv_offset.weight"]
 )
+@pytest.mark.heavy  # a reference forward pass per layer
 def test_a_changed_layer_fails_the_comparison(layer):
     model = seeded_model()
     with torch.no_grad():

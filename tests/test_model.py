@@ -47,6 +47,7 @@ def test_config_json_round_trip():
 
 
 @pytest.mark.parametrize("config", [RADNConfig(), RADNConfig.wresnet()])
+@pytest.mark.heavy  # full-size forward passes, one by one
 def test_batched_forward_equals_one_image_at_a_time(config):
     model = _randomize(RADN(config)).double()
     dist = torch.rand(3, 5, 3, 32, 32, dtype=torch.float64)

@@ -67,6 +67,7 @@ def _batch(*args):
     return CliRunner().invoke(app, ["batch", *map(str, args)])
 
 
+@pytest.mark.heavy  # a Ray cluster
 def test_same_scores_as_the_default_engine_and_error_rows(cluster, weights_file, tmp_path):
     refs, dists = _folders(tmp_path, refs=3, per_ref=3, side=96)
     (dists / "r1_1.png").write_bytes(b"not an image")
@@ -125,6 +126,7 @@ def _assert_each_pair_once(path: Path, dists: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").is_file(), reason="finds the actors through /proc")
+@pytest.mark.heavy  # a Ray cluster
 def test_an_actor_killed_mid_run_loses_and_doubles_no_row(cluster, weights_file, tmp_path):
     refs, dists = _folders(tmp_path, refs=12, per_ref=4, side=160)
     out = tmp_path / "scores.csv"
@@ -140,6 +142,7 @@ def test_an_actor_killed_mid_run_loses_and_doubles_no_row(cluster, weights_file,
     _assert_each_pair_once(out, dists)
 
 
+@pytest.mark.heavy  # a Ray cluster
 def test_resume_after_the_driver_is_killed(cluster, weights_file, tmp_path):
     refs, dists = _folders(tmp_path, refs=10, per_ref=4, side=160)
     out = tmp_path / "scores.csv"
@@ -158,6 +161,7 @@ def test_resume_after_the_driver_is_killed(cluster, weights_file, tmp_path):
     _assert_each_pair_once(out, dists)
 
 
+@pytest.mark.heavy  # a Ray cluster
 def test_ctrl_c_keeps_the_rows_written(cluster, weights_file, tmp_path):
     refs, dists = _folders(tmp_path, refs=10, per_ref=4, side=160)
     out = tmp_path / "scores.csv"
@@ -172,6 +176,7 @@ def test_ctrl_c_keeps_the_rows_written(cluster, weights_file, tmp_path):
     assert 2 <= len(rows) < 40 and all(r["score"] for r in rows)
 
 
+@pytest.mark.heavy  # a Ray cluster
 def test_too_few_gpus_fail_before_the_output_is_opened(cluster, weights_file, tmp_path):
     refs, dists = _folders(tmp_path, refs=1, per_ref=1, side=64)
     out = tmp_path / "scores.csv"

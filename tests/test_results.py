@@ -632,6 +632,7 @@ def run_worker(script: Path, out: Path, attempt: int) -> subprocess.Popen:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+@pytest.mark.heavy  # a kill loop
 def test_interrupted_and_resumed_run_holds_every_pair_exactly_once(tmp_path, sig):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)

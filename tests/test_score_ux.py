@@ -277,10 +277,11 @@ def test_scale_line_words():
 def test_map_defaults_agree_across_score_heatmap_and_the_report():
     import inspect
 
-    from radn_cli import heatmap, webreport
+    from radn_cli import heatmap
+    from radn_cli import report as html_report
     from radn_cli.cli import report, score
 
-    assert heatmap.DEFAULT_MAP == "scores" == webreport.DEFAULT_MAP
+    assert heatmap.DEFAULT_MAP == "scores" == html_report.DEFAULT_MAP
     for command in (score.score, score.heatmap, report.report):
         assert inspect.signature(command).parameters["kind"].default == heatmap.DEFAULT_MAP, command
 

@@ -36,6 +36,7 @@ def test_scorer_equals_model_forward(weights_file, images):
 
 
 @pytest.mark.parametrize("config", [RADNConfig(), RADNConfig.wresnet()])
+@pytest.mark.heavy  # many full-size forward passes
 def test_score_does_not_depend_on_batch_size(tmp_path, images, config):
     from radn_cli.weights import save_weights
 
@@ -65,6 +66,7 @@ def test_identical_pair_scores_differently_from_distorted(weights_file, images):
     assert abs(scorer.score_pair(ref, ref).score - scorer.score_pair(ref, dist).score) > 1e-3
 
 
+@pytest.mark.heavy  # many full-size forward passes
 def test_bf16_is_close_to_fp32(weights_file, images):
     ref, dist = images
     fp32 = Scorer(load_weights(weights_file), device="cpu").score_pair(ref, dist).score
@@ -125,6 +127,7 @@ def _scored_many_cases():
     # one bf16 case: on a CPU without bf16 kernels (AVX2 only) it alone takes half a minute
     [("fp32", 5), ("fp32", 7), ("fp32", 256), ("bf16", 7)],
 )
+@pytest.mark.heavy  # many full-size forward passes
 def test_score_many_equals_one_pair_at_a_time(weights_file, precision, batch_size):
     """Chunks that span several images (batch size 5 and 7 cut 12-, 4- and 6-patch images across
     chunks) and grouped attention give each pair its own score, patch scores and patch weights."""

@@ -25,6 +25,7 @@ def test_shipped_weights_are_the_default_and_intact():
     assert info.sha256 in card and f"{info.metrics['tid2013_dev_fp32']['radn']['srocc']:.3f}" in card
 
 
+@pytest.mark.heavy  # the shipped model at full size
 def test_readme_example_scores_with_the_shipped_weights():
     out = subprocess.run(
         [

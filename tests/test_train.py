@@ -193,6 +193,7 @@ def test_shifted_distorted_versions_keep_their_targets(photo_dir):
             assert float(shifted.mean[p, k]) == pytest.approx(KADID_DMOS[t][level - 1][0])
 
 
+@pytest.mark.heavy  # a training run
 def test_worker_batches_depend_on_seed_and_step_only(photo_dir):
     from radn_cli.train.data import SyntheticStream, stream_loader
 
@@ -212,6 +213,7 @@ def test_worker_batches_depend_on_seed_and_step_only(photo_dir):
     assert any(types <= set(c) for c in CATEGORIES.values())
 
 
+@pytest.mark.heavy  # a training run
 def test_training_with_data_workers_runs_and_resumes(photo_dir, tmp_path):
     settings = dict(pretrain_steps=0, steps=3, data_workers=2)
     train(_config(photo_dir, tmp_path / "a", **settings))
@@ -230,6 +232,7 @@ def test_cross_pairs_span_photos_and_skip_equal_cells():
     assert pairs == {(0, 1), (0, 3), (1, 2), (1, 3), (2, 3)}  # (0, 2) share the cell (1, 1)
 
 
+@pytest.mark.heavy  # a training run
 def test_rank_loss_adds_the_cross_type_preference_term(photo_dir):
     torch.manual_seed(0)
     model = RADN(RADNConfig.wresnet()).eval()
@@ -244,6 +247,7 @@ def test_rank_loss_adds_the_cross_type_preference_term(photo_dir):
     assert float(double - mse) == pytest.approx(2 * float(both - mse), rel=1e-4)
 
 
+@pytest.mark.heavy  # a training run
 def test_weight_average_follows_the_model():
     torch.manual_seed(0)
     model = RADN(RADNConfig.wresnet())
@@ -282,6 +286,7 @@ def _config(photo_dir, out, **kw):
     return TrainConfig(**settings)
 
 
+@pytest.mark.heavy  # a training run
 def test_training_runs_exports_and_resumes_identically(photo_dir, tmp_path):
     events = []
     best = train(_config(photo_dir, tmp_path / "a"), on_event=events.append)
@@ -304,6 +309,7 @@ def test_training_runs_exports_and_resumes_identically(photo_dir, tmp_path):
         torch.testing.assert_close(again[name], tensor, rtol=0, atol=0)
 
 
+@pytest.mark.heavy  # a training run
 def test_ema_and_invariance_runs_resume_identically(photo_dir, tmp_path):
     settings = dict(pretrain_steps=0, steps=4, per_photo=3, ema=0.5, clean=0.5, shift=0.5, rank_weight=1.0)
     settings.update(focus=(16, 25), focus_weight=4.0)
@@ -345,6 +351,7 @@ def test_config_errors(photo_dir, tmp_path):
         TrainConfig.from_file(bad)
 
 
+@pytest.mark.heavy  # a training run
 def test_fine_tuning_on_a_rated_database(photo_dir, tmp_path):
     rows = ["ref,dist,mos"]
     for i in range(3):
@@ -369,6 +376,7 @@ def _write_tiny_settings(path, photo_dir, out, **steps):
     )
 
 
+@pytest.mark.heavy  # a training run
 def test_train_command(photo_dir, tmp_path):
     from typer.testing import CliRunner
 
@@ -415,6 +423,7 @@ def test_initialisation_keeps_activations_order_one():
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
 
 
+@pytest.mark.heavy  # a training run
 def test_split_seed_keeps_the_held_out_set_while_the_batches_change(photo_dir, tmp_path, monkeypatch):
     import radn_cli.train.radn_recipe as recipe
 
@@ -440,6 +449,7 @@ def test_split_seed_keeps_the_held_out_set_while_the_batches_change(photo_dir, t
     assert (stream_a, stream_b, stream_c) == (1, 5, 5)  # while the batches follow --seed
 
 
+@pytest.mark.heavy  # a training run
 def test_a_checkpoint_from_before_a_new_setting_resumes(photo_dir, tmp_path):
     settings = dict(pretrain_steps=0, steps=2)
     train(_config(photo_dir, tmp_path / "run", **settings), stop_at=1)
@@ -466,6 +476,7 @@ def _signal_at(step, *signums):
     return on_event
 
 
+@pytest.mark.heavy  # a training run
 def test_sigterm_saves_the_step_and_the_weights_and_resume_is_exact(photo_dir, tmp_path):
     import signal
 
@@ -490,6 +501,7 @@ def test_sigterm_saves_the_step_and_the_weights_and_resume_is_exact(photo_dir, t
         torch.testing.assert_close(again[name], tensor, rtol=0, atol=0)
 
 
+@pytest.mark.heavy  # a training run
 def test_a_second_signal_stops_at_once(photo_dir, tmp_path):
     import signal
 
@@ -528,6 +540,7 @@ def test_data_workers_leave_ctrl_c_and_sigterm_to_the_training_process(photo_dir
             signal.signal(signum, handler)
 
 
+@pytest.mark.heavy  # a training run
 def test_train_command_stopped_by_sigterm_says_so_in_one_line(photo_dir, tmp_path, monkeypatch):
     import signal
 

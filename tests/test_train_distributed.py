@@ -72,6 +72,7 @@ def _torchrun(config, *flags):
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.heavy  # torchrun
 def test_two_gloo_ranks_train_export_and_resume(photos, tmp_path):
     out = tmp_path / "run"
     config = tmp_path / "run.json"

@@ -97,6 +97,7 @@ def test_lookup_order(weights_file, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("config", [RADNConfig(), RADNConfig.wresnet(), RADNConfig(attention=False)])
+@pytest.mark.heavy  # a full model saved and converted per config
 def test_convert_legacy_dataparallel_checkpoint(tmp_path, config):
     model = seeded_model(config)
     legacy = {f"module.{k}": v.float() for k, v in model.state_dict().items()}

@@ -1,9 +1,9 @@
 """What the CLI says on stderr, and how errors and Ctrl-C end a command.
 
-Owns: the stderr console, one-line notes, warnings and errors (``radn: error: ...``), the progress
-bars (``progress_steps`` for a block of work, ``WorkProgress`` for a command that may take a while
-before its first result), ``handle_errors`` (library errors to one line and an
-exit code, a traceback only with ``--verbose``), and ``ctrl_c_deferred`` (Ctrl-C held while PyTorch
+Owns: the stderr console, one-line notes, warnings and errors (``radn: error: ...``), progress bars
+(``progress_shown``: the library's ``Progress`` drawn on stderr; ``WorkProgress`` for a command that
+may take a while before its first result), ``handle_errors`` (library errors to one line and an exit
+code, a traceback only with ``--verbose``), and ``ctrl_c_deferred`` (Ctrl-C held while PyTorch
 loads). Imports no torch.
 """
 
@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 
 import typer
 from rich.console import Console
@@ -192,15 +193,38 @@ def progress_bar(total: int, label: str) -> ProgressBar | None:
     return ProgressBar(total, label) if stderr.is_terminal and total else None
 
 
+class ShownProgress:
+    """The CLI's ``radn_cli.progress.Progress``: a bar per stage on a terminal, each failed item as a
+    `radn: error:` line."""
+
+    def __init__(self) -> None:
+        self.bar: ProgressBar | None = None
+
+    def start(self, label: str, total: int) -> None:
+        self.stop()
+        self.bar = progress_bar(total, label)
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.advance()
+
+    def failed(self, message: str) -> None:
+        error(message)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
 @contextlib.contextmanager
-def progress_steps(label: str, total: int):
-    """A progress bar for a block of work (on a terminal only): yields the function to call per step."""
-    bar = progress_bar(total, label)
+def progress_shown() -> Iterator[ShownProgress]:
+    """A ``ShownProgress`` for a job, its last bar stopped when the job ends (Ctrl-C too)."""
+    shown = ShownProgress()
     try:
-        yield bar.advance if bar is not None else (lambda: None)
+        yield shown
     finally:
-        if bar is not None:
-            bar.stop()
+        shown.stop()
 
 
 PROGRESS_AFTER = 2.0

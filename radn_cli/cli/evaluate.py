@@ -9,10 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..constants import EVAL_METRICS
 from ..errors import ExitCode, UsageError
-from ..evaluation.databases import LAYOUT_STRUCTURES, LAYOUTS
-from .console import ctrl_c_deferred, error, load_torch, note, progress_bar
+from ..evaluation.databases import LAYOUTS
+from ..evaluation.metrics import METRICS
+from .console import ctrl_c_deferred, load_torch, note, progress_shown
 from .inputs import check_outputs, make_scorer
 from .options import (
     BatchOpt,
@@ -25,7 +25,7 @@ from .options import (
     WorkersOpt,
 )
 
-_LAYOUT_HELP = "\n\n".join(f"{name}: {text}" for name, text in LAYOUT_STRUCTURES.items())
+_LAYOUT_HELP = "\n\n".join(f"{name}: {layout.structure}" for name, layout in LAYOUTS.items())
 
 
 def eval_command(
@@ -41,9 +41,9 @@ def eval_command(
     layout: Annotated[
         str, typer.Option("--layout", help=f"auto (detected from the files) or one of: {', '.join(LAYOUTS)}.")
     ] = "auto",
-    metric: Annotated[str, typer.Option("--metric", help="Comma-separated: radn, psnr, ssim, ms-ssim.")] = (
-        "radn,psnr,ssim,ms-ssim"
-    ),
+    metric: Annotated[
+        str, typer.Option("--metric", help=f"Comma-separated: {', '.join(METRICS)}.")
+    ] = ",".join(METRICS),
     plot: Annotated[
         Optional[Path],
         typer.Option(
@@ -70,9 +70,9 @@ def eval_command(
     verbose: VerboseOpt = False,
 ) -> None:
     metrics = tuple(m.strip().lower() for m in metric.split(",") if m.strip())
-    unknown = [m for m in metrics if m not in EVAL_METRICS]
+    unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
-        raise UsageError(f"--metric takes {', '.join(EVAL_METRICS)}; got {metric!r}")
+        raise UsageError(f"--metric takes {', '.join(METRICS)}; got {metric!r}")
     check_outputs(plot, scores)
     from ..evaluation.databases import load_database
 
@@ -82,26 +82,17 @@ def eval_command(
             None if layout == "auto" else layout,
             **({"higher_is_better": False} if lower_is_better else {}),
         )
-    scorer = make_scorer(weights, device, precision, batch_size) if "radn" in metrics else None
+    model = any(METRICS[m].model for m in metrics)
+    scorer = make_scorer(weights, device, precision, batch_size) if model else None
     load_torch()
     from ..evaluation.outputs import evaluation_document, write_plots, write_scores_csv
     from ..evaluation.runner import evaluate
 
     note(f"radn: {db.name}: {len(db.pairs)} pairs, human scores {db.scale}")
-    progress = progress_bar(len(db.pairs), "evaluating")
-    try:
+    with progress_shown() as progress:
         result = evaluate(
-            db,
-            metrics,
-            scorer=scorer,
-            workers=workers,
-            pairs_per_step=pairs_per_step,
-            on_pair=lambda done, total: progress and progress.advance(),
-            on_error=lambda message: error(message),
+            db, metrics, scorer=scorer, workers=workers, pairs_per_step=pairs_per_step, progress=progress
         )
-    finally:
-        if progress:
-            progress.stop()
     for name, (count, reason) in result.skipped.items():
         note(f"radn: note: {name} skipped on {count} pair(s): {reason}")
     if scores is not None:

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import RadnError, UsageError
-from .console import load_torch, note, progress_steps, warn
+from .console import load_torch, note, progress_shown, warn
 from .inputs import check_outputs, make_scorer
 from .options import BatchOpt, DeviceOpt, Precision, PrecisionOpt, VerboseOpt, WeightsOpt, WorkersOpt
 
 if TYPE_CHECKING:
+    from ..report import Results
     from ..scoring import Scorer
-    from ..webreport import Results
     from ..weights import WeightsInfo
 
 
@@ -69,7 +69,7 @@ def report(
     if kind not in HEATMAP_MAPS:
         raise UsageError(f"--map must be one of {', '.join(HEATMAP_MAPS)}, not {kind!r}")
     check_report_output(output, results)
-    from ..webreport import read_results
+    from ..report import read_results
 
     table = read_results(results)  # a bad CSV is reported before PyTorch loads
     load_torch()
@@ -80,7 +80,7 @@ def report(
 
 def check_report_output(output: Path, results: Path) -> None:
     """The page and its folder can be written, and the page would not replace the results CSV."""
-    from ..webreport import files_folder
+    from ..report import files_folder
 
     if os.path.abspath(output) == os.path.abspath(results):
         raise UsageError("the report would replace the results CSV; give another --output")
@@ -114,12 +114,13 @@ def write_html_report(
     workers: int,
 ) -> None:
     """Build the report of ``results`` and say what was written (and what could not be drawn)."""
-    from ..webreport import build_report, weights_mismatch
+    from ..report import build_report, weights_mismatch
 
     warn(weights_mismatch(results, info, heatmaps=scorer is not None))
-    built = build_report(
-        results, output, info=info, scorer=scorer, kind=kind, workers=workers, progress=progress_steps
-    )
+    with progress_shown() as progress:
+        built = build_report(
+            results, output, info=info, scorer=scorer, kind=kind, workers=workers, progress=progress
+        )
     if built.problems:
         more = f" (and {len(built.problems) - 1} more)" if len(built.problems) > 1 else ""
         warn(f"{built.problems[0]}{more}")

@@ -85,7 +85,7 @@ def score(
         scorer = make_scorer(weights, device, precision, batch_size)
         from ..pairing import Pair
         from ..pipeline import score_pairs
-        from ..report import (
+        from ..records import (
             error_record,
             format_score,
             heatmap_paths,
@@ -164,7 +164,7 @@ def heatmap(
     with WorkProgress("loading") as progress:
         ref_image, dist_image = load_pair(ref, dist)  # bad images are reported before the model loads
         scorer = make_scorer(weights, device, precision, batch_size)
-        from ..report import format_score
+        from ..records import format_score
 
         progress.begin("scoring", 2 * _patches(ref_image), "patches")
         result = scorer.score_pair(

@@ -28,8 +28,8 @@ import torch
 
 from ..errors import RadnError, UsageError, first_line
 from ..pairing import Pair
-from ..pipeline import ScoredPair
-from ..scoring import PairScore
+from ..pipeline import ScoredPair, score_pairs
+from ..scoring import PairScore, load_scorer
 from ..weights import read_info, resolve_weights
 
 CHUNK = 16  # pairs of one reference scored by one actor call
@@ -38,7 +38,7 @@ INSTALL_HINT = "the Ray engine needs Ray: pip install 'radn[ray]'"
 
 
 def import_ray():
-    """Ray, or a one-line error that says how to install it."""
+    """Ray, or a one-line error that says how to install it (Ray is optional: imported here only)."""
     try:
         import ray
         import ray.data  # noqa: F401
@@ -74,10 +74,7 @@ class ChunkScorer:
     def __init__(
         self, weights: list, name: str, device: str, precision: str, batch_size: int | None, threads
     ):
-        import ray
-
-        from ..scoring import load_scorer
-
+        ray = import_ray()
         torch.set_num_threads(max(1, int(threads)))
         data = ray.get(weights[0])  # nested in a list, so the ref reaches here unresolved
         with tempfile.TemporaryDirectory() as folder:
@@ -86,8 +83,6 @@ class ChunkScorer:
             self.scorer = load_scorer(path, device=device, precision=precision, batch_size=batch_size)
 
     def __call__(self, chunk: dict) -> list[dict]:
-        from ..pipeline import score_pairs
-
         pairs = [Pair(Path(chunk["ref"]), Path(dist)) for dist in chunk["dists"]]
         return [to_row(item) for item in score_pairs(self.scorer, pairs, workers=1)]
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from .metrics import METRICS
+from .plot import scatter_plot
 from .runner import Evaluation
 
 
@@ -45,14 +47,12 @@ def write_scores_csv(path: Path, result: Evaluation) -> None:
 
 def write_plots(template: Path, result: Evaluation, scorer=None) -> list[Path]:
     """A scatter plot of each metric against the human scores (several: ``name_<metric>.png``)."""
-    from .plot import scatter_plot
-
     several = len(result.metrics) > 1
     written = []
     for name in result.metrics:
         out = template.with_name(f"{template.stem}_{name}{template.suffix}") if several else template
         report = result.reports[name]
-        label = scorer.info.weights_id if name == "radn" and scorer is not None else name
+        label = scorer.info.weights_id if METRICS[name].model and scorer is not None else name
         scatter_plot(
             result.predictions[name],
             result.human,

@@ -1,7 +1,7 @@
 """`radn eval`: score every pair of a human-rated database with RADN and classical metrics, then correlate.
 
-Each pair is decoded once (``pipeline.score_pairs``) and every requested metric runs on it; RADN
-encodes each reference once.
+Each pair is decoded once (``pipeline.score_pairs``) and every requested metric (``metrics.METRICS``)
+runs on it; RADN encodes each reference once.
 PSNR, SSIM and MS-SSIM are computed on R, G and B and averaged (``channels="rgb"``): luma-only
 versions cannot see colour distortions at all (TID2013's saturation change scores as identical).
 Correlations are oriented so that a good metric gets a positive SROCC: quality scores (higher is
@@ -10,19 +10,18 @@ better) against the database's human scores turned to higher-is-better (DMOS dat
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..constants import EVAL_METRICS
 from ..errors import RadnError
-from ..pipeline import score_pairs
+from ..pipeline import ScoredPair, score_pairs
+from ..progress import SILENT, Progress
+from . import classical
 from .databases import RatedDatabase, RatedPair
-
-METRICS = EVAL_METRICS
-CLASSICAL = tuple(m for m in METRICS if m != "radn")
+from .metrics import METRICS, Metric
+from .stats import correlation_report
 
 
 @dataclass
@@ -41,10 +40,12 @@ class Evaluation:
         return mos if self.database.higher_is_better else -mos
 
 
-def _classical(name: str):
-    from . import classical
-
-    return {"psnr": classical.psnr, "ssim": classical.ssim, "ms-ssim": classical.ms_ssim}[name]
+def measure(metric: Metric, item: ScoredPair) -> float:
+    """The metric's value for a pair that decoded (and, for RADN, was scored)."""
+    if metric.model:
+        return item.result.score
+    function = getattr(classical, metric.function)
+    return float(function(item.ref.tensor, item.dist.tensor, channels="rgb"))
 
 
 def evaluate(
@@ -54,57 +55,50 @@ def evaluate(
     scorer=None,
     workers: int = 0,
     pairs_per_step: int = 0,
-    on_pair: Callable[[int, int], None] | None = None,
-    on_error: Callable[[str], None] | None = None,
+    progress: Progress = SILENT,
 ) -> Evaluation:
     """Score every pair with every metric ("radn" needs a Scorer) and correlate with the human scores.
 
     Pairs go through ``pipeline.score_pairs`` in reference order (decoded ahead in ``workers``
     threads, each reference encoded once, ``pairs_per_step`` pairs per forward pass on a GPU).
+    ``progress``: one stage, "evaluating", and each pair that could not be read or scored.
     """
-    from .stats import correlation_report
-
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise RadnError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
-    if "radn" in metrics and scorer is None:
-        raise RadnError("the radn metric needs a Scorer")
+    model = [name for name in metrics if METRICS[name].model]
+    if model and scorer is None:
+        raise RadnError(f"the {model[0]} metric needs a Scorer")
     pairs = database.pairs
     predictions = {m: np.full(len(pairs), np.nan) for m in metrics}
     result = Evaluation(database, tuple(metrics), predictions)
     order = sorted(range(len(pairs)), key=lambda i: (str(pairs[i].ref), str(pairs[i].dist)))
     scored = score_pairs(
-        scorer if "radn" in metrics else None,
+        scorer if model else None,
         (pairs[i] for i in order),
         workers=workers,
         pairs_per_step=pairs_per_step,
     )
+    progress.start("evaluating", len(pairs))
     with closing(scored):
-        for done, (index, item) in enumerate(zip(order, scored), 1):  # results come in input order
+        for index, item in zip(order, scored):  # results come in input order
             if item.error:  # unreadable, the images do not fit together, or RADN could not score it
                 result.errors.append((pairs[index], item.error))  # every metric leaves it out
-                if on_error:
-                    on_error(item.error)
+                progress.failed(item.error)
             else:
                 for metric in metrics:
                     try:
-                        if metric == "radn":
-                            value = item.result.score
-                        else:
-                            value = float(
-                                _classical(metric)(item.ref.tensor, item.dist.tensor, channels="rgb")
-                            )
-                        predictions[metric][index] = value
+                        predictions[metric][index] = measure(METRICS[metric], item)
                     except RadnError as exc:  # e.g. an image too small for MS-SSIM: that metric only
                         count, reason = result.skipped.get(metric, (0, str(exc)))
                         result.skipped[metric] = (count + 1, reason)
-            if on_pair:
-                on_pair(done, len(pairs))
+            progress.advance()
     types = [p.dist_type for p in pairs]
     human = result.human
-    for metric in metrics:
-        values = predictions[metric]
-        if metric == "radn" and not scorer.info.higher_is_better:
-            values = -values
-        result.reports[metric] = correlation_report(values, human, types if any(types) else None)
+    for name in metrics:
+        metric, values = METRICS[name], predictions[name]
+        higher = scorer.info.higher_is_better if metric.model else metric.higher_is_better
+        result.reports[name] = correlation_report(
+            values if higher else -values, human, types if any(types) else None
+        )
     return result

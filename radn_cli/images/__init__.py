@@ -30,8 +30,10 @@ is refused with a message saying to convert it to PNG.
   False, and on tifffile raising on short or missing segments).
 
 Modules: ``api`` (the public functions), ``files`` (opening, limits, format sniffing, headers),
-``decode`` (pixels), ``tiff16`` (16-bit TIFFs via tifffile), ``color`` (ICC profiles) and ``finish``
-(alpha, grey -> RGB, orientation).
+``decode`` (pixels), ``tiff16`` (16-bit TIFFs via tifffile), ``color`` (ICC profiles), ``finish``
+(alpha, grey -> RGB, orientation) and ``pixels`` (the decoded planes every decoder hands on).
+Imports point one way: ``api`` -> ``files``, ``decode``, ``finish``; ``decode`` -> ``tiff16``,
+``color``, ``pixels``; ``tiff16`` -> ``color`` -> ``pixels``.
 """
 
 from __future__ import annotations

@@ -9,19 +9,9 @@ import torch
 
 from ..constants import PATCH
 from ..errors import ImageError, SizeMismatchError, first_line
-from .decode import _decode_guarded
-from .files import (
-    _check_pixels,
-    _collect_warnings,
-    _displayed_size,
-    _open_file,
-    _open_image,
-    _orientation,
-    _pillow_limit_off,
-    _pixel_limit,
-    _stored_size,
-)
-from .finish import _finish
+from .decode import decode
+from .files import check_pixels, open_header, pixel_limit
+from .finish import finish
 
 
 @dataclass(frozen=True)
@@ -38,10 +28,8 @@ class LoadedImage:
 
 def read_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """(width, height) as displayed (EXIF orientation applied), from the file header only."""
-    shown = os.fspath(path)
-    with _open_file(path) as fp, _pillow_limit_off(), _collect_warnings():
-        im = _open_image(fp, shown)
-        return _displayed_size(_stored_size(im), _orientation(im))
+    with open_header(path) as header:
+        return header.width, header.height
 
 
 def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> LoadedImage:
@@ -52,18 +40,14 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
         >>> image.tensor.shape, image.bit_depth
         (torch.Size([3, 384, 512]), 8)
     """
-    shown = os.fspath(path)
-    limit, from_env = _pixel_limit(max_pixels)
-    with _open_file(path) as fp, _pillow_limit_off(), _collect_warnings() as warned:
-        im = _open_image(fp, shown)
-        orientation = _orientation(im)
-        width, height = _displayed_size(_stored_size(im), orientation)
-        _check_pixels(width, height, limit, from_env, shown)
-        pixels = _decode_guarded(im, fp, shown)
-    tensor, notes = _finish(pixels, orientation)
-    lines = (first_line(message, 100) for message in dict.fromkeys(warned))
+    limit, from_env = pixel_limit(max_pixels)
+    with open_header(path) as header:
+        check_pixels(header.width, header.height, limit, from_env, header.shown)
+        pixels = decode(header)
+    tensor, notes = finish(pixels, header.orientation)
+    lines = (first_line(message, 100) for message in dict.fromkeys(header.warnings))
     notes += [f"decoder warning: {line}" for line in lines if line]
-    return LoadedImage(tensor, shown, width, height, pixels.bit_depth, tuple(notes))
+    return LoadedImage(tensor, header.shown, header.width, header.height, pixels.bit_depth, tuple(notes))
 
 
 def check_pair(

@@ -14,7 +14,7 @@ import torch
 from PIL import Image, ImageCms
 
 from ..errors import ImageError, first_line
-from .files import _CONVERT_HINT
+from .pixels import CONVERT_HINT
 
 _INTENT = ImageCms.Intent.RELATIVE_COLORIMETRIC
 # Linear sRGB from CIE XYZ relative to D50 (Bradford-adapted sRGB primaries, the ICC connection space).
@@ -102,7 +102,7 @@ def _converted_note(profile: _Profile) -> str:
     return f"ICC profile '{profile.name}' converted to sRGB (relative colorimetric)"
 
 
-def _icc_8bit(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Image:
+def icc_8bit(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Image:
     """An L, RGB or CMYK image converted to sRGB by LittleCMS when its profile is not sRGB."""
     profile = _usable_profile(icc, _SPACE_OF[im.mode], notes)
     if profile is None:
@@ -117,7 +117,7 @@ def _icc_8bit(im: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Ima
     return out
 
 
-def _icc_float(color: torch.Tensor, icc: bytes | None, notes: list[str], shown: str) -> torch.Tensor:
+def icc_float(color: torch.Tensor, icc: bytes | None, notes: list[str], shown: str) -> torch.Tensor:
     """16-bit planes [1 or 3, H, W] converted to sRGB in float32 when their profile is not sRGB."""
     profile = _usable_profile(icc, "RGB" if color.shape[0] == 3 else "GRAY", notes)
     if profile is None:
@@ -127,7 +127,7 @@ def _icc_float(color: torch.Tensor, icc: bytes | None, notes: list[str], shown: 
     except _UnsupportedProfile:
         raise ImageError(
             f"16-bit image with ICC profile '{profile.name}', which is not a matrix/TRC profile, "
-            f"cannot be converted to sRGB at full precision; {_CONVERT_HINT}",
+            f"cannot be converted to sRGB at full precision; {CONVERT_HINT}",
             shown,
         ) from None
     notes.append(_converted_note(profile))

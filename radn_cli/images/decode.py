@@ -4,36 +4,24 @@ with every decoder failure turned into an ImageError."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import ImageError
-from .color import _icc_8bit, _icc_float
-from .files import _CORRUPT, _displayed_size, _orientation, _reason, _stored_size
+from ..errors import ImageError, reason
+from .color import icc_8bit, icc_float
+from .pixels import CORRUPT, Pixels, planes
 
 if TYPE_CHECKING:
+    from .files import Header
     from .tiff16 import TiffHeader
 
 
-@dataclass
-class _Pixels:
-    """Decoded planes before alpha, grey expansion and orientation."""
-
-    color: torch.Tensor  # float32 [1 or 3, H, W] in [0, 1]
-    alpha: torch.Tensor | None  # float32 [1, H, W] in [0, 1]
-    bit_depth: int
-    notes: list[str] = field(default_factory=list)
-    oriented: bool = False  # already as displayed: Pillow turned a TIFF by its EXIF orientation
-
-
-def _decode_guarded(im: Image.Image | TiffHeader, fp: BinaryIO, shown: str) -> _Pixels:
-    """Decode pixels, turning every decoder failure into an ImageError."""
-    stored = _stored_size(im)
-    displayed = _displayed_size(stored, _orientation(im))  # read before Pillow drops the orientation
+def decode(header: Header) -> Pixels:
+    """Decode the pixels of an opened file, turning every decoder failure into an ImageError."""
+    im, fp, shown = header.image, header.fp, header.shown
     try:
         pixels = _decode(im, fp, shown)
         frames = getattr(im, "n_frames", 1)
@@ -42,16 +30,16 @@ def _decode_guarded(im: Image.Image | TiffHeader, fp: BinaryIO, shown: str) -> _
     except MemoryError:
         raise ImageError("not enough memory to decode the image", shown) from None
     except Exception as exc:
-        raise ImageError(f"{_CORRUPT} ({_reason(exc)})", shown) from None
-    width, height = displayed if pixels.oriented else stored
+        raise ImageError(f"{CORRUPT} ({reason(exc)})", shown) from None
+    width, height = (header.width, header.height) if pixels.oriented else header.stored
     if pixels.color.shape[1:] != (height, width):
-        raise ImageError(f"{_CORRUPT} (decoded size differs from the header)", shown)
+        raise ImageError(f"{CORRUPT} (decoded size differs from the header)", shown)
     if frames > 1:
         pixels.notes.append(f"first of {frames} frames used")
     return pixels
 
 
-def _decode(im: Image.Image | TiffHeader, fp: BinaryIO, shown: str) -> _Pixels:
+def _decode(im: Image.Image | TiffHeader, fp: BinaryIO, shown: str) -> Pixels:
     if not isinstance(im, Image.Image) or (im.format == "TIFF" and _tiff_for_tifffile(im)):
         from .tiff16 import decode_tiff16  # imports tifffile
 
@@ -69,14 +57,6 @@ def _tiff_for_tifffile(im: Image.Image) -> bool:
     return max(bits) > 8 and (int(im.tag_v2.get(277, 1)) > 1 or im.tag_v2.get(262) == 0)
 
 
-def _planes(samples: np.ndarray, scale: float) -> torch.Tensor:
-    """Integer samples [H, W] or [H, W, C] -> float32 [C, H, W] in [0, 1], with a single float copy."""
-    if samples.ndim == 2:
-        samples = samples[:, :, None]
-    floats = np.ascontiguousarray(samples.transpose(2, 0, 1), dtype=np.float32)
-    return torch.from_numpy(floats).div_(scale)
-
-
 def _split(planes: torch.Tensor, has_alpha: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     return (planes[:-1], planes[-1:]) if has_alpha else (planes, None)
 
@@ -88,15 +68,15 @@ def _png_header_byte(fp: BinaryIO, index: int) -> int:
     return value[0] if value else 0
 
 
-def _decode_png16(im: Image.Image, fp: BinaryIO, shown: str) -> _Pixels:
+def _decode_png16(im: Image.Image, fp: BinaryIO, shown: str) -> Pixels:
     """16-bit PNG at full precision (Pillow alone keeps only 8 bits of colour and grey + alpha PNGs)."""
     color_type = _png_header_byte(fp, 25)
-    values = _planes(_png16_samples(im, fp, color_type), 1.0)  # (C, H, W), 0..65535
+    values = planes(_png16_samples(im, fp, color_type), 1.0)  # (C, H, W), 0..65535
     key = im.info.get("transparency")
     key_alpha = _key_alpha(values, key) if key is not None and color_type in (0, 2) else None
     color, alpha = _split(values.div_(65535.0), color_type in (4, 6))
-    pixels = _Pixels(color, alpha if key_alpha is None else key_alpha, 16)
-    pixels.color = _icc_float(pixels.color, im.info.get("icc_profile"), pixels.notes, shown)
+    pixels = Pixels(color, alpha if key_alpha is None else key_alpha, 16)
+    pixels.color = icc_float(pixels.color, im.info.get("icc_profile"), pixels.notes, shown)
     return pixels
 
 
@@ -139,7 +119,7 @@ _MODE_MAP = {"1": "L", "P": "RGB", "PA": "RGBA", "La": "LA", "RGBa": "RGBA", "RG
 _GREY16_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
 
-def _decode_pillow(im: Image.Image, shown: str) -> _Pixels:
+def _decode_pillow(im: Image.Image, shown: str) -> Pixels:
     """Everything Pillow decodes at full precision: 8-bit images and 16-bit grey."""
     tagged = im.format == "TIFF" and 0x0112 in im.tag_v2
     im.load()
@@ -149,17 +129,17 @@ def _decode_pillow(im: Image.Image, shown: str) -> _Pixels:
     notes: list[str] = []
     if im.mode in _GREY16_MODES:
         grey = _grey16(im, shown)
-        return _Pixels(_icc_float(grey, icc, notes, shown), None, 16, notes, oriented)
+        return Pixels(icc_float(grey, icc, notes, shown), None, 16, notes, oriented)
     im = _standard_mode(im, shown)
     alpha = im.getchannel("A") if im.mode in ("LA", "RGBA") else None
     color_im = im.convert(im.mode[:-1]) if alpha is not None else im
-    color_im = _icc_8bit(color_im, icc, notes)
+    color_im = icc_8bit(color_im, icc, notes)
     if color_im.mode == "CMYK":
         color_im = color_im.convert("RGB")
         notes.append("CMYK converted to RGB without a colour profile (approximate colours)")
-    color = _planes(np.asarray(color_im), 255.0)
-    alpha_planes = None if alpha is None else _planes(np.asarray(alpha), 255.0)
-    return _Pixels(color, alpha_planes, 8, notes, oriented)
+    color = planes(np.asarray(color_im), 255.0)
+    alpha_planes = None if alpha is None else planes(np.asarray(alpha), 255.0)
+    return Pixels(color, alpha_planes, 8, notes, oriented)
 
 
 def _standard_mode(im: Image.Image, shown: str) -> Image.Image:
@@ -179,4 +159,4 @@ def _grey16(im: Image.Image, shown: str) -> torch.Tensor:
     samples = np.asarray(im)
     if im.mode == "I" and samples.size and (samples.min() < 0 or samples.max() > 65535):
         raise ImageError("32-bit integer samples outside 0..65535 are not supported", shown)
-    return _planes(samples, 65535.0)
+    return planes(samples, 65535.0)

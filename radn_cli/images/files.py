@@ -1,5 +1,5 @@
 """Files, limits and headers: opening a file, the pixel limit, recognising the format from its first
-bytes, and reading the header (size, EXIF orientation) before any pixel is decoded."""
+bytes, and reading the header (size, EXIF orientation) before any pixel is decoded: ``open_header``."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
 from ..constants import IMAGE_SUFFIXES
-from ..errors import ImageError, UsageError
-from ..errors import reason as _reason
+from ..errors import ImageError, UsageError, reason
 from ..paths import open_input
+from .pixels import CORRUPT
 
 if TYPE_CHECKING:
     from .tiff16 import TiffHeader
@@ -26,8 +27,6 @@ SUPPORTED_SUFFIXES = IMAGE_SUFFIXES
 _FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
 _NOT_IMAGE = "not a recognised image (PNG, JPEG, WebP, TIFF, BMP)"
 _GIF = "GIF is not supported; convert it to PNG first"
-_CORRUPT = "truncated or corrupt image data"
-_CONVERT_HINT = "convert it to a 16-bit sRGB PNG first (e.g. `magick INPUT -profile sRGB.icc OUTPUT.png`)"
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "PNG"),
     (b"\xff\xd8\xff", "JPEG"),
@@ -41,7 +40,7 @@ _MAGIC = (
 )
 
 
-def _pixel_limit(max_pixels: int | None) -> tuple[int, bool]:
+def pixel_limit(max_pixels: int | None) -> tuple[int, bool]:
     """The pixel limit in force, and whether it came from the default or RADN_MAX_PIXELS."""
     if max_pixels is not None:
         return max_pixels, False
@@ -61,7 +60,7 @@ def _megapixels(pixels: int) -> str:
     return f"{pixels / 1e6:.1f}" if pixels >= 100_000 else f"{pixels / 1e6:.3g}"
 
 
-def _check_pixels(width: int, height: int, limit: int, from_env: bool, shown: str) -> None:
+def check_pixels(width: int, height: int, limit: int, from_env: bool, shown: str) -> None:
     pixels = width * height
     if pixels > limit:
         hint = " (set RADN_MAX_PIXELS to raise it)" if from_env else ""
@@ -70,9 +69,6 @@ def _check_pixels(width: int, height: int, limit: int, from_env: bool, shown: st
             f"over the limit of {_megapixels(limit)} megapixels{hint}",
             shown,
         )
-
-
-_open_file = open_input  # the one place that says why an input path cannot be read (paths.py)
 
 
 _limit_lock = threading.Lock()
@@ -162,7 +158,7 @@ def _open_image(fp: BinaryIO, shown: str) -> Image.Image | TiffHeader:
     except MemoryError:
         raise ImageError("not enough memory to read the image header", shown) from None
     except Exception as exc:
-        raise ImageError(f"{_CORRUPT} ({_reason(exc)})", shown) from None
+        raise ImageError(f"{CORRUPT} ({reason(exc)})", shown) from None
     announced = _sniff(fp)
     if announced == "GIF":
         raise ImageError(_GIF, shown)
@@ -173,7 +169,7 @@ def _open_image(fp: BinaryIO, shown: str) -> Image.Image | TiffHeader:
         if header is not None:
             return header
     if announced:
-        raise ImageError(f"{_CORRUPT}, or an unsupported {announced} variant (header unreadable)", shown)
+        raise ImageError(f"{CORRUPT}, or an unsupported {announced} variant (header unreadable)", shown)
     raise ImageError(_NOT_IMAGE, shown)
 
 
@@ -204,3 +200,31 @@ def _stored_size(im: Image.Image | TiffHeader) -> tuple[int, int]:
 def _displayed_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
     width, height = size
     return (height, width) if orientation >= 5 else (width, height)
+
+
+@dataclass(frozen=True)
+class Header:
+    """An image file opened and its header read, no pixel decoded yet."""
+
+    fp: BinaryIO
+    image: Image.Image | TiffHeader  # Pillow's lazy image, or tifffile's reading of a 16-bit TIFF
+    shown: str  # the path as given, for messages
+    orientation: int  # EXIF orientation 1..8
+    stored: tuple[int, int]  # (width, height) as stored
+    width: int  # as displayed (orientation applied)
+    height: int
+    warnings: list[str]  # the decoders' warnings, collected while the file is open
+
+
+@contextmanager
+def open_header(path: str | os.PathLike[str]) -> Iterator[Header]:
+    """Open an image file and read its header, with Pillow's own pixel limit off and the decoders'
+    warnings collected in ``Header.warnings`` while it is open (``paths.open_input`` says why a path
+    cannot be read)."""
+    shown = os.fspath(path)
+    with open_input(path) as fp, _pillow_limit_off(), _collect_warnings() as warned:
+        im = _open_image(fp, shown)
+        orientation = _orientation(im)  # read before Pillow decodes (and drops) it
+        stored = _stored_size(im)
+        width, height = _displayed_size(stored, orientation)
+        yield Header(fp, im, shown, orientation, stored, width, height, warned)

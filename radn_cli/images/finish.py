@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .decode import _Pixels
+from .pixels import Pixels
 
 _ORIENTATIONS = {
     2: "mirror horizontal",
@@ -17,7 +17,7 @@ _ORIENTATIONS = {
 }
 
 
-def _finish(pixels: _Pixels, orientation: int) -> tuple[torch.Tensor, list[str]]:
+def finish(pixels: Pixels, orientation: int) -> tuple[torch.Tensor, list[str]]:
     notes = list(pixels.notes)
     color = pixels.color
     if pixels.alpha is not None:

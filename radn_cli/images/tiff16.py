@@ -24,9 +24,8 @@ import tifffile
 import torch
 
 from ..errors import ImageError, first_line
-from .color import _icc_float
-from .decode import _Pixels, _planes
-from .files import _CONVERT_HINT, _CORRUPT
+from .color import icc_float
+from .pixels import CONVERT_HINT, CORRUPT, Pixels, planes
 
 _MINISWHITE, _MINISBLACK, _RGB = 0, 1, 2  # TIFF PhotometricInterpretation
 _ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA = 1, 2  # TIFF ExtraSamples
@@ -75,35 +74,35 @@ def read_header(fp: BinaryIO) -> TiffHeader | None:
         return None
 
 
-def decode_tiff16(fp: BinaryIO, shown: str) -> _Pixels:
+def decode_tiff16(fp: BinaryIO, shown: str) -> Pixels:
     """The first page of a 16-bit TIFF at full precision (Pillow would keep only 8 bits of it)."""
     with _log_collected() as logged, _tiff_file(fp) as tif:
         page = tif.pages[0]
         problem = _problem(page)
         if problem:
-            raise ImageError(f"{problem} is not supported; {_CONVERT_HINT}", shown)
+            raise ImageError(f"{problem} is not supported; {CONVERT_HINT}", shown)
         _check_codec(int(page.compression), shown)
         _check_segments(page, fp, shown)
         samples = page.asarray(maxworkers=1)  # one thread: its log records are collected here
         samples = samples.transpose(_AXES[page.axes])
         photometric, extra, icc = int(page.photometric), tuple(page.extrasamples), page.tags.valueof(34675)
     if samples.dtype != np.uint16:
-        raise ImageError(f"{_CORRUPT} (decoded {samples.dtype} samples, not 16-bit)", shown)
+        raise ImageError(f"{CORRUPT} (decoded {samples.dtype} samples, not 16-bit)", shown)
     samples = samples if samples.ndim == 3 else samples[:, :, None]
     colors = 3 if photometric == _RGB else 1
     color_samples = samples[:, :, :colors]
     if photometric == _MINISWHITE:
         color_samples = np.subtract(65535, color_samples, dtype=np.uint16)
-    color = _planes(color_samples, 65535.0)
+    color = planes(color_samples, 65535.0)
     alpha_kind = extra[0] if extra and samples.shape[2] > colors else 0
     alpha = None
     if alpha_kind in (_ASSOCIATED_ALPHA, _UNASSOCIATED_ALPHA):
-        alpha = _planes(samples[:, :, colors : colors + 1], 65535.0)
+        alpha = planes(samples[:, :, colors : colors + 1], 65535.0)
     if alpha is not None and alpha_kind == _ASSOCIATED_ALPHA:  # premultiplied colour
         color = torch.where(alpha > 0, color / alpha.clamp_min(1e-12), 0.0).clamp_(0.0, 1.0)
-    pixels = _Pixels(color, alpha, 16)
+    pixels = Pixels(color, alpha, 16)
     pixels.notes += [f"decoder warning: {line}" for line in dict.fromkeys(logged) if line]
-    pixels.color = _icc_float(color, icc, pixels.notes, shown)
+    pixels.color = icc_float(color, icc, pixels.notes, shown)
     return pixels
 
 
@@ -141,11 +140,11 @@ def _check_codec(compression: int, shown: str) -> None:
     if name and importlib.util.find_spec("imagecodecs") is None:
         raise ImageError(
             f"16-bit TIFF with {name} compression needs the imagecodecs package "
-            f"(`pip install imagecodecs`), or {_CONVERT_HINT}",
+            f"(`pip install imagecodecs`), or {CONVERT_HINT}",
             shown,
         )
     name = name or f"unknown type {compression}"
-    raise ImageError(f"16-bit TIFF with {name} compression is not supported; {_CONVERT_HINT}", shown)
+    raise ImageError(f"16-bit TIFF with {name} compression is not supported; {CONVERT_HINT}", shown)
 
 
 def _check_segments(page: Any, fp: BinaryIO, shown: str) -> None:
@@ -154,7 +153,7 @@ def _check_segments(page: Any, fp: BinaryIO, shown: str) -> None:
     size = fp.seek(0, 2)
     for offset, count in zip(page.dataoffsets, page.databytecounts, strict=False):
         if count <= 0 or offset <= 0 or offset + count > size:
-            raise ImageError(f"{_CORRUPT} (a strip or tile is missing or cut short)", shown)
+            raise ImageError(f"{CORRUPT} (a strip or tile is missing or cut short)", shown)
 
 
 _collecting = threading.local()

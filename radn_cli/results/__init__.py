@@ -28,7 +28,7 @@ Guarantees
 
   The batch's side of the contract: build keys from the same strings it writes (``str(path)``, the
   weights name, the precision name), skip the keys in ``done_keys()``, write each remaining key once.
-* **One writer per output.** See :class:`_OutputLock`: ``<output>.lock`` is created with
+* **One writer per output.** See :class:`OutputLock`: ``<output>.lock`` is created with
   ``O_CREAT | O_EXCL`` and holds the pid and host of its owner, and the owner holds an
   ``fcntl.flock`` on it. The flock is authoritative: the kernel drops it when the process dies in any
   way, so a lock file left by ``kill -9`` is simply taken over. Where ``flock`` is not available the

@@ -1,4 +1,4 @@
-"""One writer per output: ``_OutputLock``, the ``<output>.lock`` file created with ``O_EXCL``, holding
+"""One writer per output: ``OutputLock``, the ``<output>.lock`` file created with ``O_EXCL``, holding
 its owner's pid and host, and ``flock``-ed by it (pid liveness where ``flock`` is not available)."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class _OutputLock:
+class OutputLock:
     """``<output>.lock``: an ``O_EXCL``-created file with ``"<pid>\\n<host>\\n"``, flock-ed by its owner.
 
     Acquire: create the file with ``O_CREAT | O_EXCL`` (or open the existing one), then

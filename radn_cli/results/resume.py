@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RadnError
-from .rows import _ENCODING, _ERROR, _ERRORS, COLUMNS, HEADER_LINE, Key, _key, encode_row
+from .rows import COLUMNS, ENCODING, ENCODING_ERRORS, HEADER_LINE, Key, encode_row, row_failed, row_key
 
 
 @dataclass(frozen=True)
@@ -65,19 +65,19 @@ def _is_blank(record: str) -> bool:
     return not record.strip()
 
 
-def _read_existing(data: bytes, display: Path) -> tuple[dict[Key, list[str]], ResumeReport]:
+def read_existing(data: bytes, display: Path) -> tuple[dict[Key, list[str]], ResumeReport]:
     """Successful rows by key (last one wins, first position kept) and what was dropped."""
-    text = data.decode(_ENCODING, _ERRORS)
+    text = data.decode(ENCODING, ENCODING_ERRORS)
     rewrite = False
     if text.startswith("\ufeff"):
         text, rewrite = text[1:], True
     if HEADER_LINE.startswith(text):  # empty, or a header torn by a crash: start over
-        return {}, ResumeReport(0, 0, 0, 0, len(text.encode(_ENCODING, _ERRORS)), rewritten=True)
+        return {}, ResumeReport(0, 0, 0, 0, len(text.encode(ENCODING, ENCODING_ERRORS)), rewritten=True)
 
     records = _split_records(text)
     header_index = next((i for i, (record, _, _) in enumerate(records) if not _is_blank(record)), None)
     if header_index is None:  # blank lines only
-        return {}, ResumeReport(0, 0, 0, 0, len(text.encode(_ENCODING, _ERRORS)), rewritten=True)
+        return {}, ResumeReport(0, 0, 0, 0, len(text.encode(ENCODING, ENCODING_ERRORS)), rewritten=True)
     header_text, header_line, terminated = records[header_index]
     if _parse_record(header_text) != list(COLUMNS) or not terminated:
         found = header_text.strip()
@@ -95,7 +95,7 @@ def _read_existing(data: bytes, display: Path) -> tuple[dict[Key, list[str]], Re
     end = len(body)
     while end > 0 and parsed[end - 1] is None and not _is_blank(body[end - 1][0]):
         end -= 1
-    tail_bytes = sum(len(record.encode(_ENCODING, _ERRORS)) for record, _, _ in body[end:])
+    tail_bytes = sum(len(record.encode(ENCODING, ENCODING_ERRORS)) for record, _, _ in body[end:])
 
     kept: dict[Key, list[str]] = {}
     errors = duplicates = invalid = 0
@@ -106,12 +106,12 @@ def _read_existing(data: bytes, display: Path) -> tuple[dict[Key, list[str]], Re
             else:
                 invalid += 1
             continue
-        if record != encode_row(cells).decode(_ENCODING, _ERRORS):
+        if record != encode_row(cells).decode(ENCODING, ENCODING_ERRORS):
             rewrite = True  # e.g. "\r\n" line ends: normalize
-        if cells[_ERROR]:
+        if row_failed(cells):
             errors += 1
             continue
-        key = _key(cells)
+        key = row_key(cells)
         if key in kept:
             duplicates += 1
         kept[key] = cells

@@ -1,5 +1,5 @@
-"""Row encoding: the results ``COLUMNS`` and header line, a row's key, how a value becomes a cell, and
-``encode_row`` (one CSV line as bytes, ready for a single ``os.write``)."""
+"""Row encoding: the results ``COLUMNS`` and header line, a row's cells (``row_cells``) and key
+(``row_key``), and ``encode_row`` (one CSV line as bytes, ready for a single ``os.write``)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,41 @@ import csv
 import io
 import numbers
 import os
+from collections.abc import Mapping
 
 COLUMNS = ("ref", "dist", "score", "patches", "width", "height", "weights", "precision", "error")
 HEADER_LINE = ",".join(COLUMNS) + "\n"
 Key = tuple[str, str, str, str]
 
-_ENCODING = "utf-8"
-_ERRORS = "surrogateescape"
+ENCODING = "utf-8"
+ENCODING_ERRORS = "surrogateescape"  # file names that are not UTF-8 are written byte for byte
 _REF, _DIST, _WEIGHTS, _PRECISION, _ERROR = (
     COLUMNS.index(column) for column in ("ref", "dist", "weights", "precision", "error")
 )
 
 
-def _key(cells: list[str]) -> Key:
+def row_key(cells: list[str]) -> Key:
     return cells[_REF], cells[_DIST], cells[_WEIGHTS], cells[_PRECISION]
+
+
+def row_failed(cells: list[str]) -> bool:
+    """The row records an error (the pair is retried on resume)."""
+    return bool(cells[_ERROR])
+
+
+def row_cells(row: Mapping[str, object]) -> list[str]:
+    """A row given as {column: value} as the cells of ``COLUMNS`` (missing columns empty).
+
+    Raises:
+        ValueError: an unknown column, or no ``ref`` or ``dist``.
+    """
+    unknown = set(row) - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown result columns: {', '.join(sorted(map(str, unknown)))}")
+    cells = [_cell(row.get(column)) for column in COLUMNS]
+    if not cells[_REF] or not cells[_DIST]:
+        raise ValueError("a results row needs 'ref' and 'dist'")
+    return cells
 
 
 def _cell(value: object) -> str:
@@ -50,4 +71,4 @@ def encode_row(cells: list[str]) -> bytes:
     # whole row then, so that readers do not take the "\r" for a line end.
     quoting = csv.QUOTE_ALL if any("\r" in cell for cell in cells) else csv.QUOTE_MINIMAL
     csv.writer(buffer, lineterminator="\n", quoting=quoting).writerow(cells)
-    return buffer.getvalue().encode(_ENCODING, _ERRORS)
+    return buffer.getvalue().encode(ENCODING, ENCODING_ERRORS)

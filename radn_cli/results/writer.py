@@ -1,6 +1,6 @@
 """The writer: ``ResultsWriter`` opens (or atomically rewrites, on resume) the CSV under the output lock
 and appends each row with one ``os.write``, ``fsync``-ing at most every ``fsync_interval`` seconds and
-on close; plus the low-level ``_write_all`` and ``_fsync_dir`` it relies on."""
+on close."""
 
 from __future__ import annotations
 
@@ -10,24 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+from ..atomic import atomic_write, fsync_folder
 from ..errors import RadnError, UsageError
-from .lock import _OutputLock
-from .resume import ResumeReport, _read_existing
-from .rows import _DIST, _ENCODING, _REF, COLUMNS, HEADER_LINE, Key, _cell, _key, encode_row
+from .lock import OutputLock
+from .resume import ResumeReport, read_existing
+from .rows import ENCODING, HEADER_LINE, Key, encode_row, row_cells, row_key
 from .writable import check_writable
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows: folders cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -60,7 +48,7 @@ class ResultsWriter:
         self, path: Path, *, resume: bool = False, overwrite: bool = False, fsync_interval: float = 2.0
     ) -> None:
         self._fd: int | None = None
-        self._lock: _OutputLock | None = None
+        self._lock: OutputLock | None = None
         if resume and overwrite:
             raise UsageError("--resume and --overwrite cannot be used together")
         if fsync_interval < 0:
@@ -72,7 +60,7 @@ class ResultsWriter:
         self._present: set[Key] = set()
         check_writable(self.path)
         self._real = Path(os.path.realpath(self.path))
-        lock = _OutputLock(self._real, display=self.path)
+        lock = OutputLock(self._real, display=self.path)
         lock.acquire()
         self._lock = lock
         try:
@@ -93,7 +81,7 @@ class ResultsWriter:
         if existing and not resume and not overwrite:
             raise RadnError("exists; use --resume to continue it or --overwrite to replace it", self.path)
         if existing and resume:
-            kept, report = _read_existing(existing, self.path)
+            kept, report = read_existing(existing, self.path)
             self.resume_report = report
             self._done = set(kept)
             self._present = set(kept)
@@ -105,26 +93,21 @@ class ResultsWriter:
             self.resume_report = ResumeReport(0, 0, 0, 0, 0, rewritten=False)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if existing else 0)
         self._fd = os.open(self._real, flags, 0o666)
-        _write_all(self._fd, HEADER_LINE.encode(_ENCODING))
+        _write_all(self._fd, HEADER_LINE.encode(ENCODING))
         os.fsync(self._fd)
-        _fsync_dir(self._real.parent)
+        fsync_folder(self._real.parent)
 
     def _rewrite(self, rows: list[list[str]]) -> None:
-        """Replace the file by header + rows, atomically: temporary file, fsync, rename, fsync folder."""
-        temporary = self._real.with_name(self._real.name + ".tmp")  # protected by the lock
+        """Replace the file by header + rows, atomically and durably (``atomic_write``), keeping its
+        permissions."""
         mode = os.stat(self._real).st_mode & 0o7777
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        try:
-            chunks = [HEADER_LINE.encode(_ENCODING)] + [encode_row(cells) for cells in rows]
-            _write_all(fd, b"".join(chunks))
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(temporary)
-            raise
-        os.close(fd)
-        os.replace(temporary, self._real)
-        _fsync_dir(self._real.parent)
+        chunks = [HEADER_LINE.encode(ENCODING)] + [encode_row(cells) for cells in rows]
+        with atomic_write(self._real, durable=True) as temporary:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            try:
+                _write_all(fd, b"".join(chunks))
+            finally:
+                os.close(fd)
 
     # -- API -----------------------------------------------------------------------------------------
 
@@ -141,13 +124,8 @@ class ResultsWriter:
         """
         if self._fd is None:
             raise ValueError("write() on a closed ResultsWriter")
-        unknown = set(row) - set(COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown result columns: {', '.join(sorted(map(str, unknown)))}")
-        cells = [_cell(row.get(column)) for column in COLUMNS]
-        if not cells[_REF] or not cells[_DIST]:
-            raise ValueError("a results row needs 'ref' and 'dist'")
-        key = _key(cells)
+        cells = row_cells(row)
+        key = row_key(cells)
         if key in self._present:
             raise ValueError(f"the results already hold a row for {key}")
         data = encode_row(cells)

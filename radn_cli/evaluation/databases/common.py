@@ -1,13 +1,15 @@
-"""What every layout shares: the ``RatedPair`` / ``RatedDatabase`` records, case-insensitive file
-lookups (``_Files``), collecting pairs and missing images (``_Pairs``), reading label text files and
-their numbers, and the TID2013 / KADID-10k file-name conventions that the unified CSV loader reuses.
+"""What every layout shares: the ``RatedPair`` / ``RatedDatabase`` records, ``Layout`` (what a layout
+module defines), case-insensitive file lookups (``Files``), collecting pairs and missing images
+(``Pairs``), reading label text files and their numbers, and the TID2013 / KADID-10k file-name
+conventions that the unified CSV loader reuses.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +42,7 @@ class RatedDatabase:
 # Files
 
 
-class _Files:
+class Files:
     """Case-insensitive lookups with one directory listing per folder."""
 
     def __init__(self) -> None:
@@ -103,7 +105,27 @@ class _Files:
         ]
 
 
-def _read_text(path: Path) -> str:
+@dataclass(frozen=True)
+class Layout:
+    """One on-disk layout of a rated database. Each layout module defines one as ``LAYOUT``, and the
+    package lists them, in the order they are tried and shown, in ``LAYOUTS``.
+
+    ``load(root, files, higher_is_better)`` reads the database; ``higher_is_better`` is the user's word
+    on the direction of the ratings (None: not given), which a layout whose direction is unknown (the
+    generic CSV) needs to describe its scale; ``load_database`` applies it to every layout. With
+    ``unified``, the database is also read from the unified CSV of the IQA-Dataset collection (a file
+    named after it; see ``unified``): ``root`` may then be that file, and its loader falls back to it.
+    """
+
+    name: str  # as --layout takes it
+    structure: str  # for users (`radn eval --help`): the folders and label file it expects, one line
+    marker: str  # what tells it, for the error when no layout is found: "dmos.csv (KADID-10k)"
+    detect: Callable[[Path, Files], bool]  # whether the folder holds this layout's own label files
+    load: Callable[[Path, Files, bool | None], RatedDatabase]
+    unified: bool = False
+
+
+def read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -114,7 +136,7 @@ def _read_text(path: Path) -> str:
         return data.decode("latin-1")
 
 
-def _first_text_line(path: Path) -> str:
+def first_text_line(path: Path) -> str:
     """The first line of a file (at most 4096 bytes), stripped; "" when it cannot be read."""
     try:
         with path.open("rb") as handle:
@@ -124,23 +146,28 @@ def _first_text_line(path: Path) -> str:
     return raw.decode("utf-8-sig", errors="replace").strip()
 
 
-def _to_float(text: str, path: Path, line: int, what: str = "rating") -> float:
+def to_float(text: str, path: Path, line: int, what: str = "rating") -> float:
     value = text.strip()
     if not NUMBER.match(value):
         raise PairingError(f"line {line}: {what} {value!r} is not a number", path)
     return float(value)
 
 
-def _norm(header: str) -> str:
+def header_key(header: str) -> str:
     return re.sub(r"[^a-z0-9]", "", header.lower())
 
 
-def _kadid_type(name: str) -> str:
+def csv_header(path: Path) -> list[str]:
+    """The header keys of a CSV file's first line (``Dist_Img`` -> ``distimg``)."""
+    return [header_key(h) for h in next(csv.reader([first_text_line(path)]), [])]
+
+
+def kadid_type(name: str) -> str:
     parts = Path(name).stem.split("_")
     return parts[1] if len(parts) == 3 else ""
 
 
-class _Pairs:
+class Pairs:
     """Collects pairs and the images that could not be found, then builds the database or fails once."""
 
     def __init__(self, source: str) -> None:

@@ -9,8 +9,8 @@ from xml.etree import ElementTree
 
 from ...constants import IMAGE_SUFFIXES
 from ...errors import PairingError
-from .common import NUMBER, RatedDatabase, _Files, _norm, _Pairs, _read_text, _to_float
-from .unified import _is_unified, _load_unified_in
+from .common import NUMBER, Files, Layout, Pairs, RatedDatabase, header_key, read_text, to_float
+from .unified import is_unified, load_unified_in
 
 STRUCTURE = (
     "A folder with the references src_imgs/<image>.png and the distorted images "
@@ -91,7 +91,7 @@ def _csiq_table(rows: list[list[str]], label: Path) -> list[tuple[str, int, int,
     """(image, dst_idx, dst_lev, dmos) from rows with the header image, dst_idx, dst_type, dst_lev,
     dmos_std, dmos (as in csiq.DMOS.xlsx); None when no such header is found."""
     for start, row in enumerate(rows[:10]):
-        header = [_norm(h) for h in row]
+        header = [header_key(h) for h in row]
         if {"image", "dstidx", "dmos"} <= set(header) and ({"dstlev", "dstlevel"} & set(header)):
             col_image, col_idx, col_dmos = header.index("image"), header.index("dstidx"), header.index("dmos")
             col_lev = header.index("dstlev") if "dstlev" in header else header.index("dstlevel")
@@ -99,9 +99,9 @@ def _csiq_table(rows: list[list[str]], label: Path) -> list[tuple[str, int, int,
             for number, data in enumerate(rows[start + 1 :], start=start + 2):
                 if len(data) <= max(col_image, col_idx, col_lev, col_dmos) or not data[col_image]:
                     continue
-                idx = int(_to_float(data[col_idx], label, number, "dst_idx"))
-                lev = int(_to_float(data[col_lev], label, number, "dst_lev"))
-                entries.append((data[col_image], idx, lev, _to_float(data[col_dmos], label, number, "dmos")))
+                idx = int(to_float(data[col_idx], label, number, "dst_idx"))
+                lev = int(to_float(data[col_lev], label, number, "dst_lev"))
+                entries.append((data[col_image], idx, lev, to_float(data[col_dmos], label, number, "dmos")))
             return entries
     return None
 
@@ -113,12 +113,12 @@ def _csiq_text_entries(path: Path) -> list[tuple[str, float]] | None:
     text export of csiq.DMOS.xlsx, ``image dst_idx dst_type dst_lev dmos_std dmos`` per line
     (tab- or space-separated, header optional; dst_type may contain a space, as "jpeg 2000").
     """
-    lines = [line for line in _read_text(path).splitlines() if line.strip()]
+    lines = [line for line in read_text(path).splitlines() if line.strip()]
     if not lines:
         return None
     split = [line.split("\t") if "\t" in line else line.split() for line in lines]
     split = [[cell.strip() for cell in row if cell.strip()] for row in split]
-    header = [_norm(h) for h in split[0]]
+    header = [header_key(h) for h in split[0]]
     if "image" in header and "dstidx" in header:
         entries = _csiq_table(split, path)
         return None if entries is None else [(_csiq_name(i, t, lev, path), d) for i, t, lev, d in entries]
@@ -143,7 +143,13 @@ def _csiq_name(image: str, idx: int, level: int, label: Path) -> str:
     return f"{image}.{CSIQ_TYPES[idx][1]}.{level}.png"
 
 
-def _load_csiq(root: Path, files: _Files) -> RatedDatabase:
+def detect(root: Path, files: Files) -> bool:
+    return files.dir(root, "src_imgs") is not None and (
+        files.dir(root, "dst_imgs") is not None or files.dir(root, "dst_imgs_all") is not None
+    )
+
+
+def load(root: Path, files: Files, higher_is_better: bool | None = None) -> RatedDatabase:
     """CSIQ (Larson & Chandler, JEI 2010).
 
     Images: ``src_imgs/<name>.png`` and ``dst_imgs/<type>/<name>.<TYPE>.<level>.png`` with folders
@@ -153,7 +159,7 @@ def _load_csiq(root: Path, files: _Files) -> RatedDatabase:
     dst_idx 1..6 = awgn, jpeg, jpeg2000, fnoise, blur, contrast), its text export
     (``csiq_dmos.txt``-style lines ``1600 1 noise 1 0.061 0.062``), a ``csiq_label.txt`` with lines
     ``1600.AWGN.1.png 0.062``, or the unified ``CSIQ.txt`` CSV. DMOS 0..1, lower is better.
-    Type = the folder name (awgn, jpeg, ...).
+    Type = the folder name (awgn, jpeg, ...). ``higher_is_better``: see ``Layout``.
     """
     entries: list[tuple[str, float]] | None = None
     label: Path | None = None
@@ -168,18 +174,18 @@ def _load_csiq(root: Path, files: _Files) -> RatedDatabase:
             break
     if entries is None:
         for text in sorted(files.files(root, (".txt", ".csv"))):
-            if _is_unified(text):
+            if is_unified(text):
                 continue
             parsed = _csiq_text_entries(text)
             if parsed:
                 entries, label = parsed, text
                 break
     if entries is None or label is None:
-        return _load_unified_in(root, files, "csiq", "csiq.DMOS.xlsx, csiq_label.txt")
+        return load_unified_in(root, files, "csiq", "csiq.DMOS.xlsx, csiq_label.txt")
     src = files.dir(root, "src_imgs")
     dst = files.dir(root, "dst_imgs")
     flat = files.dir(root, "dst_imgs_all")
-    pairs = _Pairs(label.name)
+    pairs = Pairs(label.name)
     for dist_name, dmos in entries:
         fields = dist_name.split(".")
         if len(fields) < 4:
@@ -201,3 +207,6 @@ def _load_csiq(root: Path, files: _Files) -> RatedDatabase:
             f"dst_imgs/{folder}/{dist_name}",
         )
     return pairs.build("csiq", root, False, "DMOS 0..1")
+
+
+LAYOUT = Layout("csiq", STRUCTURE, "src_imgs/ + dst_imgs/ (CSIQ)", detect, load, unified=True)

@@ -3,12 +3,11 @@ the only such CSV in a folder."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from ...csvtable import read_table
 from ...errors import PairingError
-from .common import RatedDatabase, _Files, _first_text_line, _norm, _Pairs, _to_float
+from .common import Files, Layout, Pairs, RatedDatabase, csv_header, to_float
 
 STRUCTURE = (
     "A CSV file with the header ref,dist,mos and optionally type (any order, any case), or a folder "
@@ -17,20 +16,27 @@ STRUCTURE = (
 )
 
 
-def _csv_header(path: Path) -> list[str]:
-    return [_norm(h) for h in next(csv.reader([_first_text_line(path)]), [])]
+def is_generic_csv(path: Path) -> bool:
+    return {"ref", "dist", "mos"} <= set(csv_header(path))
 
 
-def _is_generic_csv(path: Path) -> bool:
-    return {"ref", "dist", "mos"} <= set(_csv_header(path))
+def detect(root: Path, files: Files) -> bool:
+    """A CSV file with a ref,dist,mos header, or a folder holding one."""
+    return is_generic_csv(root) if root.is_file() else csv_in(root, files) is not None
 
 
-def _load_csv(path: Path, files: _Files, higher_is_better: bool) -> RatedDatabase:
-    """A CSV with header ``ref,dist,mos`` and optionally ``type`` (any order, any case), read by the
-    strict ``csvtable.read_table``; paths absolute or relative to the CSV's folder."""
+def load(root: Path, files: Files, higher_is_better: bool | None = None) -> RatedDatabase:
+    """The CSV ``root``, or the one ref,dist,mos CSV in the folder ``root``: header ``ref,dist,mos``
+    and optionally ``type`` (any order, any case), read by the strict ``csvtable.read_table``; paths
+    absolute or relative to the CSV's folder. Higher ratings are better unless ``higher_is_better``
+    says otherwise."""
+    path = root if root.is_file() else csv_in(root, files)
+    if path is None:
+        raise PairingError("no CSV with a ref,dist,mos header found", root)
+    higher_is_better = True if higher_is_better is None else higher_is_better
     _, rows = read_table(path, ("ref", "dist", "mos"), ("type",), what="rated pairs list")
     base = path.parent
-    pairs = _Pairs(path.name)
+    pairs = Pairs(path.name)
 
     def resolve(text: str) -> Path | None:
         candidate = Path(text).expanduser()
@@ -41,15 +47,18 @@ def _load_csv(path: Path, files: _Files, higher_is_better: bool) -> RatedDatabas
 
     for row in rows:
         ref, dist = row.cells["ref"].strip(), row.cells["dist"].strip()
-        mos = _to_float(row.cells["mos"], path, row.line, "mos")
+        mos = to_float(row.cells["mos"], path, row.line, "mos")
         pairs.add(resolve(ref), resolve(dist), mos, row.cells["type"].strip(), ref, dist)
     direction = "higher" if higher_is_better else "lower"
     return pairs.build("csv", path, higher_is_better, f"as given in {path.name} ({direction} is better)")
 
 
-def _csv_in(root: Path, files: _Files) -> Path | None:
-    found = [p for p in sorted(files.files(root, (".csv",))) if _is_generic_csv(p)]
+def csv_in(root: Path, files: Files) -> Path | None:
+    found = [p for p in sorted(files.files(root, (".csv",))) if is_generic_csv(p)]
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
         raise PairingError(f"several ref,dist,mos CSV files ({names}); pass the one to use", root)
     return found[0] if found else None
+
+
+LAYOUT = Layout("csv", STRUCTURE, "a CSV with a ref,dist,mos header", detect, load)

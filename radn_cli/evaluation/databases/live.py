@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import PairingError
-from .common import RatedDatabase, _Files, _Pairs
-from .unified import _load_unified_in
+from .common import Files, Layout, Pairs, RatedDatabase
+from .unified import load_unified_in
 
 STRUCTURE = (
     "The LIVE release 2 folder: dmos_realigned.mat (or dmos.mat) and refnames_all.mat, the distorted "
@@ -20,22 +20,27 @@ LIVE_FOLDERS = (("jp2k", 227), ("jpeg", 233), ("wn", 174), ("gblur", 174), ("fas
 
 
 def _mat_vector(mat: dict, key: str, path: Path) -> list:
+    """A variable of a loaded .mat file (a numpy array, as scipy's ``loadmat`` gives every variable)
+    as a flat list."""
     if key not in mat:
         present = ", ".join(k for k in mat if not k.startswith("__"))
         raise PairingError(f"variable {key!r} not found (has: {present})", path)
-    import numpy as np
-
-    return list(np.asarray(mat[key], dtype=object).ravel())
+    return list(mat[key].ravel())
 
 
-def _cell_text(value: object) -> str:
-    import numpy as np
-
-    array = np.asarray(value).ravel()
+def _cell_text(value) -> str:
+    """The text of one cell of a MATLAB cell array (a numpy array holding one string)."""
+    array = value.ravel()
     return str(array[0]).strip() if array.size else ""
 
 
-def _load_live(root: Path, files: _Files) -> RatedDatabase:
+def detect(root: Path, files: Files) -> bool:
+    if any(files.file(root, name) for name in ("refnames_all.mat", "dmos_realigned.mat", "dmos.mat")):
+        return True
+    return files.dir(root, "refimgs") is not None and files.dir(root, "fastfading") is not None
+
+
+def load(root: Path, files: Files, higher_is_better: bool | None = None) -> RatedDatabase:
     """LIVE Image Quality Assessment Database, release 2 (Sheikh et al., 2006).
 
     ``dmos_realigned.mat`` (variables ``dmos_new``, ``orgs``; preferred, as the release's readme
@@ -43,13 +48,13 @@ def _load_live(root: Path, files: _Files) -> RatedDatabase:
     982 entries in the order jp2k/img1..227, jpeg/img1..233, wn/img1..174, gblur/img1..174,
     fastfading/img1..174; references in ``refimgs/``. Entries with ``orgs == 1`` are the references
     themselves and are skipped, leaving 779 distorted images. DMOS: lower is better.
-    Type = the folder name. Reading .mat files needs scipy.
+    Type = the folder name. Reading .mat files needs scipy. ``higher_is_better``: see ``Layout``.
     """
     dmos_path = files.file(root, "dmos_realigned.mat") or files.file(root, "dmos.mat")
     names_path = files.file(root, "refnames_all.mat")
     if dmos_path is None or names_path is None:
-        return _load_unified_in(root, files, "live", "dmos_realigned.mat and refnames_all.mat")
-    try:
+        return load_unified_in(root, files, "live", "dmos_realigned.mat and refnames_all.mat")
+    try:  # scipy: optional, and heavy; only when LIVE's .mat files are read
         from scipy.io import loadmat
     except ImportError as exc:
         raise PairingError(
@@ -74,7 +79,7 @@ def _load_live(root: Path, files: _Files) -> RatedDatabase:
             dmos_path,
         )
     ref_dir = files.dir(root, "refimgs")
-    pairs = _Pairs(f"{dmos_path.name} / {names_path.name}")
+    pairs = Pairs(f"{dmos_path.name} / {names_path.name}")
     index = 0
     for folder_name, count in LIVE_FOLDERS:
         folder = files.dir(root, folder_name)
@@ -94,3 +99,6 @@ def _load_live(root: Path, files: _Files) -> RatedDatabase:
             )
     scale = "DMOS (realigned), about 0..100" if realigned else "DMOS, about 0..100"
     return pairs.build("live", root, False, scale)
+
+
+LAYOUT = Layout("live", STRUCTURE, "refnames_all.mat (LIVE)", detect, load, unified=True)

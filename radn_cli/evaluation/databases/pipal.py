@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ...constants import IMAGE_SUFFIXES
 from ...errors import PairingError
-from .common import RatedDatabase, _Files, _first_text_line, _Pairs, _read_text, _to_float
-from .unified import _load_unified_in
+from .common import Files, Layout, Pairs, RatedDatabase, first_text_line, read_text, to_float
+from .unified import load_unified_in
 
 STRUCTURE = (
     "A folder with label .txt files of lines 'A0001_00_00.bmp,1520.06', in a sub-folder whose name ends "
@@ -24,10 +24,10 @@ _IMAGE_SUFFIXES = tuple(sorted(IMAGE_SUFFIXES))  # for str.endswith
 
 
 def _is_pipal_label(path: Path) -> bool:
-    return PIPAL_LINE.match(_first_text_line(path)) is not None
+    return PIPAL_LINE.match(first_text_line(path)) is not None
 
 
-def _pipal_label_files(root: Path, files: _Files) -> list[Path]:
+def label_files(root: Path, files: Files) -> list[Path]:
     found = [p for p in sorted(files.files(root, (".txt",))) if _is_pipal_label(p)]
     for folder in sorted(files.dirs(root)):
         if folder.name.lower().endswith("label"):
@@ -56,7 +56,11 @@ def _image_index(root: Path, depth: int = 3) -> tuple[dict[str, Path], dict[str,
     return refs, others
 
 
-def _load_pipal(root: Path, files: _Files) -> RatedDatabase:
+def detect(root: Path, files: Files) -> bool:
+    return bool(label_files(root, files))
+
+
+def load(root: Path, files: Files, higher_is_better: bool | None = None) -> RatedDatabase:
     """PIPAL as released for the NTIRE 2021/2022 perceptual IQA challenges (Gu et al., ECCV 2020).
 
     Labels: ``Train_Label/A0001.txt`` .. ``A0200.txt`` (one file per reference) and/or label ``.txt``
@@ -66,14 +70,15 @@ def _load_pipal(root: Path, files: _Files) -> RatedDatabase:
     ``Distortion_1`` .. ``Distortion_4`` split of the download, ``Val_Ref/``, ``NTIRE2022_FR_*`` ...):
     references in folders whose name contains "ref", named by the first field (``A0001.bmp``);
     distorted images elsewhere. Type = the middle field (``00`` .. ``06`` in training, ``10`` ...).
+    ``higher_is_better``: see ``Layout``.
     """
-    labels = _pipal_label_files(root, files)
+    labels = label_files(root, files)
     if not labels:
-        return _load_unified_in(root, files, "pipal", "Train_Label/*.txt")
+        return load_unified_in(root, files, "pipal", "Train_Label/*.txt")
     refs, others = _image_index(root)
-    pairs = _Pairs(labels[0].name if len(labels) == 1 else f"{len(labels)} label files")
+    pairs = Pairs(labels[0].name if len(labels) == 1 else f"{len(labels)} label files")
     for label in labels:
-        for number, line in enumerate(_read_text(label).splitlines(), start=1):
+        for number, line in enumerate(read_text(label).splitlines(), start=1):
             if not line.strip():
                 continue
             match = PIPAL_LINE.match(line)
@@ -84,8 +89,11 @@ def _load_pipal(root: Path, files: _Files) -> RatedDatabase:
             dist_name = match.group(1)
             ref_id, dist_type, _ = Path(dist_name).stem.split("_")
             ref_name = f"{ref_id}{Path(dist_name).suffix}"
-            mos = _to_float(match.group(2), label, number, "score")
+            mos = to_float(match.group(2), label, number, "score")
             pairs.add(
                 refs.get(ref_name.lower()), others.get(dist_name.lower()), mos, dist_type, ref_name, dist_name
             )
     return pairs.build("pipal", root, True, "Elo score (about 900..1900)")
+
+
+LAYOUT = Layout("pipal", STRUCTURE, "Train_Label/ (PIPAL)", detect, load, unified=True)

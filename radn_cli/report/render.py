@@ -4,7 +4,7 @@ loaded as package data, and the files written: ``report.html`` (atomically) and,
 ``report.js`` and ``report.css``.
 
 The page is UTF-8 text: a file name that is not UTF-8 (kept by ``surrogateescape`` where it is read,
-so that it still names its file) is shown with U+FFFD in its place (``data.readable``, applied to the
+so that it still names its file) is shown with U+FFFD in its place (``table.readable``, applied to the
 rendered page, the rows' JSON included: that is written as text, not as ``\\u`` escapes).
 
 The page loads nothing but those two files and the pictures in its folder, by relative paths: it
@@ -14,23 +14,23 @@ inline as JSON, not a data file fetched).
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
+from ..atomic import atomic_write
 from ..errors import RadnError
-from .data import readable
+from .table import readable
 
 STATIC = ("report.js", "report.css")
 
 
 def environment():
     """The Jinja2 environment of the report templates (autoescape on, undefined names are errors)."""
-    import jinja2
-
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("radn_cli.webreport", "templates"),
+        loader=jinja2.PackageLoader("radn_cli.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -49,18 +49,16 @@ def render_page(context: dict[str, Any]) -> str:
 
 
 def _static(name: str) -> bytes:
-    return (resources.files("radn_cli.webreport") / "static" / name).read_bytes()
+    return (resources.files("radn_cli.report") / "static" / name).read_bytes()
 
 
 def write_report(output: Path, context: dict[str, Any], folder: Path) -> None:
     """Render the page to ``output`` and put its script and style in ``folder`` (which exists)."""
     html = render_page(context)
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
         for name in STATIC:
             (folder / name).write_bytes(_static(name))
-        temporary.write_text(html, encoding="utf-8")
-        os.replace(temporary, output)
+        with atomic_write(output) as temporary:
+            temporary.write_text(html, encoding="utf-8")
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise RadnError(f"cannot write the report ({exc.strerror or exc})", output) from None

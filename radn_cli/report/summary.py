@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .data import ResultRow
+from .table import ResultRow
 
 _SERIES_LIMIT = 10_000
 

@@ -7,41 +7,35 @@ and views of the images still missing (decoded in threads), then the page (``pag
 is scored, with its decoded images and per-patch result, so the report after the batch needs no
 second pass of the model.
 
-Prints nothing: progress goes through ``progress(label, total)`` (a context manager giving the
-function to call per item done); problems come back in ``Built.problems``.
+Prints nothing: progress goes to a ``progress.Progress`` (stages "heatmaps" and "pictures"); problems
+come back in ``Built.problems``.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import closing
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import RadnError, reason
-from .assets import Assets
-from .data import ResultRow, Results, rank_by_reference
+from ..images import LoadedImage, load_image
+from ..pairing import Pair
+from ..pipeline import ScoredPair, score_pairs
+from ..progress import SILENT, Progress
+from .assets import Assets, files_folder
+from .page import page_context
+from .plan import Planned, missing_heatmaps, plan_rows
+from .render import write_report
+from .table import Results, rank_by_reference
 
 if TYPE_CHECKING:
-    from ..images import LoadedImage
-    from ..pipeline import ScoredPair
     from ..scoring import Scorer
     from ..weights import WeightsInfo
 
 DEFAULT_MAP = "scores"  # per-patch quality: where the distorted image is judged worse
-Progress = Callable[[str, int], contextlib.AbstractContextManager[Callable[[], None]]]
-
-
-@contextlib.contextmanager
-def no_progress(label: str, total: int) -> Iterator[Callable[[], None]]:
-    yield lambda: None
-
-
-def files_folder(output: Path) -> Path:
-    """The folder of a report's pictures and scripts: ``report.html`` -> ``report_files``."""
-    return output.with_name(f"{output.stem}_files")
 
 
 def _writing(folder: Path, exc: OSError) -> RadnError:
@@ -111,8 +105,6 @@ class BatchHeatmaps:
         """``item`` with the images its pictures need and it came without: the reference when its
         pictures are not made yet, the distorted image when its pictures are not or ``heatmap`` is
         to be drawn. An image that does not decode stays None (its problem is kept)."""
-        from dataclasses import replace
-
         ref, dist = item.ref, item.dist
         if ref is None and self._missing(ref_key):
             ref = self._load(item.pair.ref, ref_key)
@@ -125,8 +117,6 @@ class BatchHeatmaps:
         return key is not None and key not in self._undecodable and not self.assets.has_image(key)
 
     def _load(self, path: Path, key: str | None) -> LoadedImage | None:
-        from ..images import load_image
-
         try:
             return load_image(path)
         except RadnError as exc:  # an image that decoded where it was scored but not here
@@ -134,20 +124,6 @@ class BatchHeatmaps:
                 self._undecodable.add(key)
             self._problem(f"no pictures: {exc}")
             return None
-
-
-@dataclass
-class Planned:
-    """A row and its pictures: keys into the asset folder, or why there is no heatmap."""
-
-    row: ResultRow
-    ref_path: Path
-    dist_path: Path
-    ref_key: str | None  # None: the file is not there
-    dist_key: str | None
-    heatmap_key: str | None = None  # the row's heatmap (drawn or not)
-    heatmap_ready: bool = False
-    heatmap_note: str = ""
 
 
 @dataclass
@@ -162,40 +138,6 @@ class Built:
     problems: list[str] = field(default_factory=list)
 
 
-def plan_rows(results: Results, assets: Assets, kind: str) -> list[Planned]:
-    """Each row with its image keys and heatmap key, and whether that heatmap is drawn already."""
-    keys: dict[Path, str | None] = {}
-    plans = []
-    for row in results.rows:
-        ref, dist = assets.locate(row.ref), assets.locate(row.dist)
-        for path in (ref, dist):
-            if path not in keys:
-                keys[path] = assets.image_key(path)
-        plan = Planned(row, ref, dist, keys[ref], keys[dist])
-        if not row.ok:
-            plan.heatmap_note = "no heatmap: the pair was not scored"
-        elif plan.ref_key is None or plan.dist_key is None:
-            plan.heatmap_note = "no heatmap: image not found"
-        else:
-            plan.heatmap_key = assets.heatmap_key(
-                plan.ref_key, plan.dist_key, row.weights, row.precision, kind
-            )
-            plan.heatmap_ready = assets.heatmap(plan.heatmap_key).is_file()
-            if not plan.heatmap_ready:
-                plan.heatmap_note = "heatmap not computed (radn report --no-heatmaps)"
-        plans.append(plan)
-    return plans
-
-
-def missing_heatmaps(plans: list[Planned]) -> dict[str, list[Planned]]:
-    """Rows whose heatmap is not drawn, by heatmap key (rows of one key share one picture)."""
-    wanted: dict[str, list[Planned]] = {}
-    for plan in plans:
-        if plan.heatmap_key is not None and not plan.heatmap_ready:
-            wanted.setdefault(plan.heatmap_key, []).append(plan)
-    return wanted
-
-
 def compute_heatmaps(
     wanted: dict[str, list[Planned]],
     assets: Assets,
@@ -203,22 +145,15 @@ def compute_heatmaps(
     *,
     kind: str,
     workers: int = 0,
-    progress: Progress = no_progress,
+    progress: Progress = SILENT,
 ) -> tuple[int, list[str]]:
     """Score the pairs of ``wanted`` and draw their heatmaps (and the pictures of their images, which
     are decoded anyway); returns how many were drawn and a line for each pair that failed."""
-    from contextlib import closing
-
-    from ..pairing import Pair
-    from ..pipeline import score_pairs
-
     todo = sorted(wanted, key=lambda key: str(wanted[key][0].ref_path))  # one encoding per reference
     pairs = [Pair(wanted[key][0].ref_path, wanted[key][0].dist_path) for key in todo]
     drawn, problems = 0, []
-    with (
-        progress("heatmaps", len(todo)) as advance,
-        closing(score_pairs(scorer, pairs, workers=workers)) as scored,
-    ):
+    progress.start("heatmaps", len(todo))
+    with closing(score_pairs(scorer, pairs, workers=workers)) as scored:
         for key, item in zip(todo, scored):
             first = wanted[key][0]
             try:
@@ -239,17 +174,15 @@ def compute_heatmaps(
                 drawn, note = drawn + 1, ""
             for plan in wanted[key]:
                 plan.heatmap_ready, plan.heatmap_note = not item.error, note
-            advance()
+            progress.advance()
     return drawn, problems
 
 
 def make_pictures(
-    plans: list[Planned], assets: Assets, *, workers: int = 0, progress: Progress = no_progress
+    plans: list[Planned], assets: Assets, *, workers: int = 0, progress: Progress = SILENT
 ) -> list[str]:
     """Thumbnails and views of every image the folder lacks, decoded in ``workers`` threads;
     returns a line for each image that could not be read."""
-    from ..images import load_image
-
     todo: dict[str, Path] = {}
     for plan in plans:
         for key, path in ((plan.ref_key, plan.ref_path), (plan.dist_key, plan.dist_path)):
@@ -270,11 +203,11 @@ def make_pictures(
     problems = []
     pool = ThreadPoolExecutor(max(1, workers or 2), thread_name_prefix="radn-pictures")
     try:
-        with progress("pictures", len(todo)) as advance:
-            for problem in pool.map(one, todo):
-                if problem:
-                    problems.append(f"no pictures: {problem}")
-                advance()
+        progress.start("pictures", len(todo))
+        for problem in pool.map(one, todo):
+            if problem:
+                problems.append(f"no pictures: {problem}")
+            progress.advance()
     finally:  # Ctrl-C: drop the pictures not started
         pool.shutdown(wait=True, cancel_futures=True)
     return problems
@@ -302,7 +235,7 @@ def build_report(
     scorer: Callable[[], Scorer] | None,
     kind: str = DEFAULT_MAP,
     workers: int = 0,
-    progress: Progress = no_progress,
+    progress: Progress = SILENT,
 ) -> Built:
     """Write ``output`` (the page) and its folder (``files_folder(output)``) for ``results``.
 
@@ -311,9 +244,6 @@ def build_report(
     none (--no-heatmaps; heatmaps already drawn are still shown). Raises RadnError when the page or
     its pictures cannot be written.
     """
-    from .page import page_context
-    from .render import write_report
-
     assets = Assets(files_folder(output), base=results.path.parent)
     try:
         assets.create()

@@ -17,9 +17,9 @@ from .. import __version__
 from ..heatmap import MAP_LABELS
 from ..heatmap.maps import direction_labels
 from .assets import Assets
-from .build import Planned
-from .data import Results
-from .stats import Bin, histogram, method_summaries, summarize
+from .plan import Planned
+from .summary import Bin, histogram, method_summaries, summarize
+from .table import Results
 
 if TYPE_CHECKING:
     from ..weights import WeightsInfo
@@ -62,7 +62,7 @@ def _scale(info: WeightsInfo | None) -> dict[str, str]:
 
 def _row(plan: Planned, grouped: bool) -> dict[str, Any]:
     """A row for the page's script; ``grouped``: the CSV holds several weights or precisions, and
-    ``g`` names the row's rank group (``data.rank_group``), which the per-reference list shows."""
+    ``g`` names the row's rank group (``table.rank_group``), which the per-reference list shows."""
     row = plan.row
     shown = {
         "ref": row.ref,

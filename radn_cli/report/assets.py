@@ -20,7 +20,9 @@ from typing import Any
 
 from PIL import Image
 
-from .data import readable
+from ..atomic import atomic_write
+from ..heatmap import heatmap_image, image_pixels
+from .table import readable
 
 THUMB = 128  # px, longest side: the table shows thumbnails at 64 css px (sharp on 2x screens)
 VIEW = 640  # px, longest side of the images shown side by side when a row is opened
@@ -41,6 +43,11 @@ def _scaled(image: Image.Image, factor: float) -> Image.Image:
 
 def _fit(width: int, height: int, longest: int) -> float:
     return min(1.0, longest / max(width, height))
+
+
+def files_folder(output: Path) -> Path:
+    """The folder of a report's pictures and scripts: ``report.html`` -> ``report_files``."""
+    return output.with_name(f"{output.stem}_files")
 
 
 class Assets:
@@ -96,8 +103,6 @@ class Assets:
     def add_image(self, key: str, image: Any) -> None:
         """Thumbnail and view of a decoded image (``LoadedImage``: what was scored, orientation,
         colour and transparency handled)."""
-        from ..heatmap import image_pixels
-
         if self.has_image(key):
             return
         picture = Image.fromarray(image_pixels(image))
@@ -110,8 +115,6 @@ class Assets:
     ) -> None:
         """The ``kind`` map of a scored pair over its distorted ``image``, with its legend, at the
         scale of the image's view."""
-        from ..heatmap import heatmap_image
-
         overlay = heatmap_image(image, result, kind=kind, title=title, higher_is_better=higher_is_better)
         _save(_scaled(overlay, _fit(image.width, image.height, VIEW)), self.heatmap(key), quality=88)
 
@@ -139,10 +142,5 @@ class Assets:
 
 
 def _save(picture: Image.Image, path: Path, *, quality: int) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_write(path) as temporary:
         picture.save(temporary, "JPEG", quality=quality)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

@@ -1,4 +1,6 @@
-"""Plain data records for scores: what `radn score --json` and `radn batch` write. No Typer, no Rich."""
+"""What `radn score` hands out besides the scores themselves: the JSON records and document of
+`radn score --json`, a score as printed on stdout, and the file each image's heatmap goes to.
+Plain data, no Typer, no Rich."""
 
 from __future__ import annotations
 

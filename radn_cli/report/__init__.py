@@ -8,21 +8,38 @@ and its per-patch heatmap side by side, and each reference's distorted versions 
 
 Modules, one concern each:
 
-* ``data``: the results CSV read back (``csvtable``), methods, ranks per reference;
-* ``stats``: mean, median, Student-t confidence interval, histogram bins (no scipy);
+* ``table``: the results CSV read back (``csvtable``), methods, ranks per reference;
+* ``summary``: mean, median, Student-t confidence interval, histogram bins (no scipy);
 * ``assets``: the picture folder, which is also the cache (names are hashes of what a picture shows);
+* ``plan``: each row with the keys of its pictures, or why it has no heatmap;
 * ``build``: the order of the work, and ``BatchHeatmaps``, the hook `radn batch` feeds as it scores;
 * ``page``: what the template shows; ``render``: Jinja2 (autoescaped) and the files written;
 * ``browser``: headless Chromium for the tests, the benchmark and the demo (never imported here).
 
-Nothing here prints; torch is imported only to decode images and to score pairs whose heatmap is
-missing.
+Nothing here prints. The names below are imported on first use: reading a results CSV
+(``read_results``) and naming the report's folder (``files_folder``) load neither PyTorch nor
+Jinja2, so that `radn report` reports a bad CSV at once; ``build`` imports PyTorch (decoding,
+scoring the pairs whose heatmap is missing).
 """
 
 from __future__ import annotations
 
-from .build import DEFAULT_MAP, BatchHeatmaps, Built, build_report, files_folder, weights_mismatch
-from .data import ResultRow, Results, read_results
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
+
+# public name -> module that defines it
+_LAZY = {
+    "DEFAULT_MAP": ".build",
+    "BatchHeatmaps": ".build",
+    "Built": ".build",
+    "build_report": ".build",
+    "weights_mismatch": ".build",
+    "files_folder": ".assets",
+    "ResultRow": ".table",
+    "Results": ".table",
+    "read_results": ".table",
+}
 
 __all__ = [
     "DEFAULT_MAP",
@@ -35,3 +52,11 @@ __all__ = [
     "read_results",
     "weights_mismatch",
 ]
+
+if TYPE_CHECKING:
+    from .assets import files_folder
+    from .build import DEFAULT_MAP, BatchHeatmaps, Built, build_report, weights_mismatch
+    from .table import ResultRow, Results, read_results
+
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
