@@ -195,7 +195,13 @@ class LiteRecipe:
             return None, None, None
         from ..evaluation.databases import load_database
 
-        stats = features.rated_stats(self._frozen(), load_database(Path(s.db)))
+        path = self.store / f"rated_{Path(s.db).resolve().name}.pt"  # the store is per trunk
+        if self.heads_stage and path.is_file():
+            stats = features.StatsSet(**torch.load(path, weights_only=True))
+        else:
+            stats = features.rated_stats(self._frozen(), load_database(Path(s.db)))
+            if self.heads_stage:
+                torch.save(stats.state(), path)
         groups = stats.group
         if s.folds:
             held = groups % s.folds == s.fold
