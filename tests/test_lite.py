@@ -196,3 +196,22 @@ def test_sampled_deformable_convolution_is_torchvisions():
     torch.testing.assert_close(
         one, deform_conv2d(x[:, :, :1, :1], offsets[:, :, :1, :1], weight, bias, padding=1)
     )
+
+
+def test_compare_from_hides_the_finest_differences_from_the_heads():
+    torch.manual_seed(0)
+    model = RADNLite(RADNLiteConfig(compare_from=4, width=32)).eval()
+    ref, dist = torch.randn(1, 6, 550), torch.randn(1, 6, 550)
+    compare = torch.randn(1, 6, 547)
+    changed = compare.clone()
+    changed[..., : 3 + 32 + 16] += 5.0  # the pixels' and the stride-2 taps' differences
+    with torch.no_grad():
+        assert torch.equal(
+            model.from_stats(ref, dist, compare).score, model.from_stats(ref, dist, changed).score
+        )
+        changed[..., 3 + 32 + 16] += 5.0  # the first stride-4 channel is seen
+        assert not torch.equal(
+            model.from_stats(ref, dist, compare).score, model.from_stats(ref, dist, changed).score
+        )
+    with pytest.raises(ValueError, match="compare_from"):
+        RADNLiteConfig(compare_from=3)

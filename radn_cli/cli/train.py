@@ -203,6 +203,14 @@ def train(
         Optional[int],
         typer.Option("--width", min=8, help=f"radn-lite: patch vector size. Default: {D.width}."),
     ] = None,
+    compare_from: Annotated[
+        Optional[int],
+        typer.Option(
+            "--compare-from",
+            help="radn-lite: the finest stride (1 = pixels, 2, 4 ... 32) whose feature differences the heads "
+            "see; coarser ignores what a 1-2 px misalignment changes. Default: 1.",
+        ),
+    ] = None,
     features: Annotated[
         Optional[Path],
         typer.Option(
