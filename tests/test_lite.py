@@ -215,3 +215,11 @@ def test_compare_from_hides_the_finest_differences_from_the_heads():
         )
     with pytest.raises(ValueError, match="compare_from"):
         RADNLiteConfig(compare_from=3)
+
+
+def test_a_compare_from_model_loads_and_scores(tmp_path, pair):
+    path = tmp_path / "c4.safetensors"
+    save_weights(RADNLite(RADNLiteConfig(compare_from=4, width=32)).eval(), path, name="c4")
+    ref, dist = pair
+    assert read_info(path).config.compare_from == 4
+    assert 0 < Scorer(load_weights(path), device="cpu").score_pair(ref, dist).score < 10

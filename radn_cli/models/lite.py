@@ -162,8 +162,9 @@ class RADNLite(nn.Module):
         self.register_buffer("compare_mean", torch.zeros(COMPARE_IN))
         self.register_buffer("compare_std", torch.ones(COMPARE_IN))
         strides = [1] * 3 + [stride for channels, stride in TAPS for _ in range(channels)]
-        seen = torch.tensor([float(stride >= config.compare_from) for stride in strides])
-        self.register_buffer("compare_seen", seen, persistent=False)  # 0: a difference the heads ignore
+        # 0 for a difference the heads ignore; a plain attribute (made from the config, not a weight,
+        # and it must survive loading weights onto the meta device)
+        self.compare_seen = torch.tensor([float(s >= config.compare_from) for s in strides], device="cpu")
         width = config.width
         self.embed = nn.Linear(BRANCH_IN, width)  # both branches (Siamese)
         self.embed_compare = nn.Linear(COMPARE_IN, width)
@@ -262,7 +263,8 @@ class RADNLite(nn.Module):
         self, ref: torch.Tensor, dist: torch.Tensor, compare_stats: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Embedded branches (B, N, width) and comparison statistics (B, N, 547) -> (scores, weights)."""
-        compare = (compare_stats - self.compare_mean) / self.compare_std * self.compare_seen
+        seen = self.compare_seen.to(compare_stats.device)
+        compare = (compare_stats - self.compare_mean) / self.compare_std * seen
         compare = F.relu(self.embed_compare(compare))
         fused = torch.cat((compare, dist - ref, dist, ref), dim=-1)  # (B, N, 4 width)
         scores = self.fc2_q(self.dropout(F.relu(self.fc1_q(fused)))).squeeze(-1)
