@@ -17,12 +17,12 @@ set, folds by reference) is stored the same way, one pair per version (:func:`ra
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_write
 from ..images import load_image
 from ..models.lite import RADNLite
 from .data import PhotoBank, make_versions
@@ -128,9 +128,8 @@ def build(
         if path.is_file():
             continue
         stats = build_chunk(model, bank, chunk, seed=seed, visits=visits, **versions)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        torch.save(stats.state(), tmp)
-        os.replace(tmp, path)
+        with atomic_write(path, durable=True) as temporary:
+            torch.save(stats.state(), temporary)
         if on_chunk is not None:
             on_chunk(chunk)
 

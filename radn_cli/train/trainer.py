@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ..atomic import atomic_write
 from ..devices import check_precision, resolve_device
 from ..errors import RadnError, UsageError
 from ..weights import save_weights
@@ -338,24 +339,20 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         """The run's state now (at each checkpoint, a stop, a signal and the end), written whole."""
-        path = self.checkpoint
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(
-            {
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "generator": self.generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "state": asdict(self.state),
-                "config": self.settings.fixed(),
-                "world": self.ranks.world,
-                **({"ema": self.average.model.state_dict()} if self.average is not None else {}),
-                **({"cuda_rng": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {}),
-            },
-            tmp,
-        )
-        tmp.replace(path)
+        saved = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "state": asdict(self.state),
+            "config": self.settings.fixed(),
+            "world": self.ranks.world,
+            **({"ema": self.average.model.state_dict()} if self.average is not None else {}),
+            **({"cuda_rng": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {}),
+        }
+        with atomic_write(self.checkpoint, durable=True) as temporary:
+            torch.save(saved, temporary)
 
     def export(self, path: Path, metrics: dict) -> None:
         """The validated model (the moving average when on) as radn weights."""
