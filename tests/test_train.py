@@ -301,12 +301,55 @@ def test_training_runs_exports_and_resumes_identically(photo_dir, tmp_path):
     train(_config(photo_dir, tmp_path / "b"), stop_at=3)
     with pytest.raises(UsageError, match="other settings"):
         train(_config(photo_dir, tmp_path / "b", lr=1e-3), resume=True)
-    resumed = []
-    train(_config(photo_dir, tmp_path / "b"), resume=True, on_event=resumed.append)
+    resumed, progress = [], _Recorded()
+    train(_config(photo_dir, tmp_path / "b"), resume=True, on_event=resumed.append, progress=progress)
     assert [e["step"] for e in resumed if e["event"] == "step"] == [4]
+    assert progress.calls == [("start", "training", 1), ("advance",)]  # the steps left
     again = load_weights(tmp_path / "b" / "last.safetensors").model.state_dict()
     for name, tensor in straight.items():
         torch.testing.assert_close(again[name], tensor, rtol=0, atol=0)
+
+
+class _Recorded:
+    """A ``radn_cli.progress.Progress`` that records its calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def start(self, label, total):
+        self.calls.append(("start", label, total))
+
+    def advance(self):
+        self.calls.append(("advance",))
+
+    def failed(self, message):
+        self.calls.append(("failed", message))
+
+
+def test_step_lines_every_ten_steps_when_piped_and_in_the_bar_on_a_terminal(monkeypatch, capsys):
+    import io
+
+    from rich.console import Console
+
+    from radn_cli.cli import train as train_cli
+
+    def step(n, **validation):
+        event = {"event": "step", "step": n, "total": 30, "stage": "regression", "loss": 0.5}
+        return {**event, "lr": 1e-4, "images_per_s": 8.0, **validation}
+
+    for event in (step(9), step(10), step(11), step(12, val_srocc=0.75), step(30)):
+        train_cli._show_training_event(event)
+    assert capsys.readouterr().err.splitlines() == [
+        "step 10/30 regression loss 0.5000 lr 1.00e-04 8.0 img/s",
+        "step 12/30 regression loss 0.5000 lr 1.00e-04 8.0 img/s | held-out SROCC 0.7500",
+        "step 30/30 regression loss 0.5000 lr 1.00e-04 8.0 img/s",
+    ]
+    monkeypatch.setattr(train_cli, "stderr", Console(file=io.StringIO(), force_terminal=True))
+    for event in (step(10), step(12, val_srocc=0.75), step(30)):
+        train_cli._show_training_event(event)
+    assert capsys.readouterr().err.splitlines() == [
+        "step 12/30 regression loss 0.5000 lr 1.00e-04 8.0 img/s | held-out SROCC 0.7500"
+    ]
 
 
 @pytest.mark.heavy  # a training run
