@@ -43,7 +43,7 @@ def user_data_dir() -> Path:
     override = os.environ.get(ENV_DATA_DIR)
     if override:
         return Path(override)
-    import platformdirs
+    import platformdirs  # needed only without $RADN_DATA_DIR (benchmarks set it): its import is spared
 
     return platformdirs.user_data_path("radn", appauthor=False)
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from ..errors import RadnError, UsageError
+from ..evaluation.databases import load_database
 from ..models.efficientnet_lite import fold_batchnorm, load_pretrained
 from ..models.lite import RADNLite
 from ..weights import load_weights
@@ -193,8 +194,6 @@ class LiteRecipe:
         s = self.settings
         if not s.db:
             return None, None, None
-        from ..evaluation.databases import load_database
-
         stats = features.rated_stats(self._frozen(), load_database(Path(s.db)))
         groups = stats.group
         if s.folds:
