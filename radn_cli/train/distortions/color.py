@@ -17,18 +17,18 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Generator, Tensor
 
-from ._registry import register
-from ._rng import _mround, _rand
-from ._uint8 import _from_uint8_images, _to_uint8_images
-from .colorspace import _gray, hsv_to_rgb, lab_to_rgb, mapmm, rgb_to_hsv, rgb_to_lab
-from .filters import _gauss_filter, _quantile_rows
+from .colorspace import gray, hsv_to_rgb, lab_to_rgb, mapmm, rgb_to_hsv, rgb_to_lab
+from .filters import gauss_filter, quantile_rows
+from .registry import register
+from .rng import mround, rand
+from .uint8 import from_uint8_images, to_uint8_images
 
 
 @register(4, "colordiffuse", "Color_Diffusion", parameter="amount", levels=(1, 3, 6, 8, 12))
 def _t04_colordiffuse(x: Tensor, amount: float, gen: Generator | None) -> Tensor:
     """Lab chroma blurred with sigma = 1.5*amount + 2 and multiplied by ``amount``."""
     lab = rgb_to_lab(x)
-    ab = _gauss_filter(lab[:, 1:], 1.5 * amount + 2.0) * amount
+    ab = gauss_filter(lab[:, 1:], 1.5 * amount + 2.0) * amount
     return lab_to_rgb(torch.cat((lab[:, :1], ab), dim=1)).clamp(0.0, 1.0)
 
 
@@ -47,21 +47,21 @@ def _t05_colorshift(x: Tensor, amount: float, gen: Generator | None) -> Tensor:
     """Green channel shifted by an integer vector of length ~amount in the first quadrant, blended in
     with an edge mask (smoothed gradient magnitude, percentile-stretched)."""
     b, _, h, w = x.shape
-    g = _gray(x)
+    g = gray(x)
     gp = F.pad(g, (1, 1, 1, 1), mode="replicate")
     gx = (gp[..., 1:-1, 2:] - gp[..., 1:-1, :-2]) / 2.0
     gy = (gp[..., 2:, 1:-1] - gp[..., :-2, 1:-1]) / 2.0
     e = torch.sqrt(gx * gx + gy * gy)
-    e = mapmm(_gauss_filter(e, 4.0)).clamp(0.1, 1.0)
+    e = mapmm(gauss_filter(e, 4.0)).clamp(0.1, 1.0)
     # ps2: mapmm, clip to the [1st, 99th] percentile, mapmm
     e = mapmm(e)
     flat = e.reshape(b, -1)
-    lo = _quantile_rows(flat, 0.01).view(b, 1, 1, 1)
-    hi = _quantile_rows(flat, 0.99).view(b, 1, 1, 1)
+    lo = quantile_rows(flat, 0.01).view(b, 1, 1, 1)
+    hi = quantile_rows(flat, 0.99).view(b, 1, 1, 1)
     e = mapmm(torch.maximum(torch.minimum(e, hi), lo))
-    r = _rand((b, 2), gen, x.device).double()
+    r = rand((b, 2), gen, x.device).double()
     r = r / r.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    shift = _mround(r * float(amount)).long()
+    shift = mround(r * float(amount)).long()
     green = x[:, 1]
     moved = _shift_replicate(green, shift[:, 0], shift[:, 1])
     out = x.clone()
@@ -179,14 +179,14 @@ def _t06_colorquant(x: Tensor, colours: float, gen: Generator | None) -> Tensor:
     CPU on the 8-bit image."""
     n = int(colours)
     out = []
-    for arr in _to_uint8_images(x):
+    for arr in to_uint8_images(x):
         arr = np.ascontiguousarray(arr)
         palette = np.clip(np.round(_wu_palette(arr.reshape(-1, 3), n)), 0, 255).astype(np.uint8)
         pal_im = Image.new("P", (1, 1))
         pal_im.putpalette(palette.reshape(-1).tolist())
         q = Image.fromarray(arr).quantize(palette=pal_im, dither=Image.Dither.FLOYDSTEINBERG)
         out.append(np.asarray(q.convert("RGB")))
-    return _from_uint8_images(out, x)
+    return from_uint8_images(out, x)
 
 
 @register(7, "sat_hsv", "Saturation_Dist._HSV", parameter="S multiplier", levels=(0.4, 0.2, 0.1, 0, -0.4))
