@@ -279,12 +279,12 @@ def train(
     warn(precision_warning(settings.precision, resolve_device(settings.device)))
     keep_freed_memory()
     with progress_shown() as progress:
-        best = run_training(settings, resume=resume, on_event=_show_training_event, progress=progress)
+        best = run_training(settings, resume=resume, on_event=show_training_event, progress=progress)
     if from_environment().main:  # under torchrun every rank returns here; one line is the answer
         sys.stdout.write(f"{best}\n")
 
 
-def _show_training_event(event: dict) -> None:
+def show_training_event(event: dict) -> None:
     kind = event["event"]
     if kind == "step":
         if "val_srocc" not in event and (
