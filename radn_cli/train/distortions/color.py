@@ -84,17 +84,12 @@ def _box_moments(cum: np.ndarray, r0, r1, g0, g1, b0, b1) -> np.ndarray:
     )
 
 
-def _wu_palette(pixels: np.ndarray, n: int, bits: int = 5) -> np.ndarray:
-    """Minimum-variance colour palette (Wu's greedy box splitting, as MATLAB ``rgb2ind`` uses).
-
-    ``pixels``: [N, 3] uint8. Colours are binned on a 2^bits grid per channel; the box with the
-    largest within-box sum of squared errors is split repeatedly, each time along the axis and at the
-    plane that minimises the two halves' total error, until there are ``n`` boxes. Returns [k, 3]
-    box means (k <= n; fewer when the image has fewer distinct binned colours).
-    """
-    side = 1 << bits
-    cells = side + 1
-    q = (pixels >> (8 - bits)).astype(np.int64) + 1  # 1..side; index 0 is the zero plane
+def _cumulative_moments(pixels: np.ndarray, bits: int) -> np.ndarray:
+    """Summed-area tables ``[5, c, c, c]`` (c = 2^bits + 1) of the ``[N, 3]`` uint8 ``pixels`` binned
+    on a 2^bits grid per channel: count, sums of R, G and B, sum of squares. Bins are 1..2^bits; index
+    0 is the zero plane, so that :func:`_box_moments` needs no bounds checks."""
+    cells = (1 << bits) + 1
+    q = (pixels >> (8 - bits)).astype(np.int64) + 1
     flat = (q[:, 0] * cells + q[:, 1]) * cells + q[:, 2]
     p = pixels.astype(np.float64)
     size = cells**3
@@ -107,48 +102,64 @@ def _wu_palette(pixels: np.ndarray, n: int, bits: int = 5) -> np.ndarray:
             np.bincount(flat, weights=(p * p).sum(axis=1), minlength=size),
         ]
     ).reshape(5, cells, cells, cells)
-    cum = moments.cumsum(1).cumsum(2).cumsum(3)
+    return moments.cumsum(1).cumsum(2).cumsum(3)
 
-    def sse(box: list[int]) -> float:
-        m = _box_moments(cum, *box)
-        return 0.0 if m[0] <= 0 else float(m[4] - (m[1] ** 2 + m[2] ** 2 + m[3] ** 2) / m[0])
 
-    def best_cut(box: list[int]) -> tuple[float, int, int] | None:
-        whole = _box_moments(cum, *box)
-        best = None
-        for axis in range(3):
-            lo, hi = box[2 * axis], box[2 * axis + 1]
-            if hi - lo < 2:
-                continue
-            cuts = np.arange(lo + 1, hi)
-            args = [np.full(cuts.shape, v) for v in box]
-            args[2 * axis + 1] = cuts
-            low = _box_moments(cum, *args)  # [5, cuts]
-            high = whole[:, None] - low
-            ok = (low[0] > 0) & (high[0] > 0)
-            if not ok.any():
-                continue
-            # maximising sum |m|^2 / w over both halves minimises their total squared error
-            score = np.where(
-                ok,
-                (low[1] ** 2 + low[2] ** 2 + low[3] ** 2) / np.where(ok, low[0], 1.0)
-                + (high[1] ** 2 + high[2] ** 2 + high[3] ** 2) / np.where(ok, high[0], 1.0),
-                -np.inf,
-            )
-            k = int(np.argmax(score))
-            if best is None or score[k] > best[0]:
-                best = (float(score[k]), axis, int(cuts[k]))
-        return best
+def _box_error(cum: np.ndarray, box: list[int]) -> float:
+    """The within-box sum of squared errors of a box ``[r0, r1, g0, g1, b0, b1]``."""
+    m = _box_moments(cum, *box)
+    return 0.0 if m[0] <= 0 else float(m[4] - (m[1] ** 2 + m[2] ** 2 + m[3] ** 2) / m[0])
 
+
+def _best_cut(cum: np.ndarray, box: list[int]) -> tuple[float, int, int] | None:
+    """(score, axis, plane) of the cut of ``box`` that minimises the two halves' total squared error;
+    None when no cut leaves colours on both sides."""
+    whole = _box_moments(cum, *box)
+    best = None
+    for axis in range(3):
+        lo, hi = box[2 * axis], box[2 * axis + 1]
+        if hi - lo < 2:
+            continue
+        cuts = np.arange(lo + 1, hi)
+        args = [np.full(cuts.shape, v) for v in box]
+        args[2 * axis + 1] = cuts
+        low = _box_moments(cum, *args)  # [5, cuts]
+        high = whole[:, None] - low
+        ok = (low[0] > 0) & (high[0] > 0)
+        if not ok.any():
+            continue
+        # maximising sum |m|^2 / w over both halves minimises their total squared error
+        score = np.where(
+            ok,
+            (low[1] ** 2 + low[2] ** 2 + low[3] ** 2) / np.where(ok, low[0], 1.0)
+            + (high[1] ** 2 + high[2] ** 2 + high[3] ** 2) / np.where(ok, high[0], 1.0),
+            -np.inf,
+        )
+        k = int(np.argmax(score))
+        if best is None or score[k] > best[0]:
+            best = (float(score[k]), axis, int(cuts[k]))
+    return best
+
+
+def _wu_palette(pixels: np.ndarray, n: int, bits: int = 5) -> np.ndarray:
+    """Minimum-variance colour palette (Wu's greedy box splitting, as MATLAB ``rgb2ind`` uses).
+
+    ``pixels``: [N, 3] uint8. Colours are binned on a 2^bits grid per channel; the box with the
+    largest within-box sum of squared errors is split repeatedly, each time along the axis and at the
+    plane that minimises the two halves' total error, until there are ``n`` boxes. Returns [k, 3]
+    box means (k <= n; fewer when the image has fewer distinct binned colours).
+    """
+    side = 1 << bits
+    cum = _cumulative_moments(pixels, bits)
     boxes = [[0, side, 0, side, 0, side]]
-    errors = [sse(boxes[0])]
+    errors = [_box_error(cum, boxes[0])]
     while len(boxes) < n:
         order = np.argsort(errors)[::-1]
         split = False
         for i in order:
             if errors[i] <= 0:
                 break
-            cut = best_cut(boxes[i])
+            cut = _best_cut(cum, boxes[i])
             if cut is None:
                 errors[i] = 0.0  # a single occupied bin: cannot be split
                 continue
@@ -158,8 +169,8 @@ def _wu_palette(pixels: np.ndarray, n: int, bits: int = 5) -> np.ndarray:
             high[2 * axis] = c
             boxes[i] = low
             boxes.append(high)
-            errors[i] = sse(low)
-            errors.append(sse(high))
+            errors[i] = _box_error(cum, low)
+            errors.append(_box_error(cum, high))
             split = True
             break
         if not split:
