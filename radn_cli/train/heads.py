@@ -2,7 +2,7 @@
 
 Batches come from :class:`radn_cli.train.features.StatsSet`: P photo visits x K versions of the
 synthetic set (each with all its N patches), and, with a human-rated set (``rated``), B of its pairs.
-Losses as in RADN training (:mod:`.loop`): MSE on the KADID cell means plus the cross-type
+Losses as in RADN training (:mod:`.radn_recipe`): MSE on the KADID cell means plus the cross-type
 preference loss; a rated pair adds the database's own signal, which has another scale: its scores
 are matched through a per-batch least-squares line (a fit of the predictions to the scores, so only
 their order and spacing matter) plus a preference loss between the rated pairs of the batch.
