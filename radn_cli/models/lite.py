@@ -218,7 +218,7 @@ class RADNLite(nn.Module):
     def _deform(self, layer: DeformConv3x3, x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):
             if x.device.type == "cuda":
-                from torchvision.ops import deform_conv2d
+                from torchvision.ops import deform_conv2d  # CUDA only: torchvision stays out of CPU start-up
 
                 dtype = torch.promote_types(x.dtype, torch.float32)
                 args = (x.to(dtype), offsets.to(dtype), layer.weight.to(dtype), layer.bias.to(dtype))

@@ -147,7 +147,7 @@ class TrainConfig:
 
     @property
     def model_config(self) -> ModelConfig:
-        from ..models import RADNConfig, RADNLiteConfig
+        from ..models import RADNConfig, RADNLiteConfig  # here: `radn train --help` imports no torch
 
         if self.arch == "wresnet":
             return RADNConfig.wresnet()
@@ -181,7 +181,10 @@ class TrainConfig:
         path = Path(path)
         try:
             if path.suffix == ".toml":
-                import tomllib
+                try:
+                    import tomllib  # Python 3.11+
+                except ImportError:
+                    raise UsageError(f"{path}: TOML settings need Python 3.11; give a .json file") from None
 
                 data = tomllib.loads(path.read_text())
             else:
