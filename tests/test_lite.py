@@ -223,3 +223,16 @@ def test_a_compare_from_model_loads_and_scores(tmp_path, pair):
     ref, dist = pair
     assert read_info(path).config.compare_from == 4
     assert 0 < Scorer(load_weights(path), device="cpu").score_pair(ref, dist).score < 10
+
+
+def test_reference_folds_are_round_robin_over_sorted_references():
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from radn_cli.train.features import reference_folds, reference_order
+
+    refs = [Path(f"I{n:02d}.BMP") for n in (3, 1, 2, 5, 4)]
+    database = SimpleNamespace(pairs=[SimpleNamespace(ref=r) for r in refs + refs[:2]])
+    assert reference_order(database) == sorted(refs)
+    folds = reference_folds(database, 2)
+    assert [folds[Path(f"I{n:02d}.BMP")] for n in range(1, 6)] == [0, 1, 0, 1, 0]

@@ -152,13 +152,25 @@ def load(folder: str | Path, chunks: int | None = None) -> StatsSet:
     return StatsSet.cat([read(p) for p in paths])
 
 
+def reference_order(database) -> list[Path]:
+    """The references of a rated database in the order of their ``group`` numbers (sorted paths).
+    ``radn train --folds N --fold K`` holds out the references whose group is K modulo N (round
+    robin): :func:`reference_folds`."""
+    return sorted({p.ref for p in database.pairs})
+
+
+def reference_folds(database, folds: int) -> dict[Path, int]:
+    """Each reference's fold under ``--folds``: its group number modulo ``folds``."""
+    return {ref: group % folds for group, ref in enumerate(reference_order(database))}
+
+
 @torch.inference_mode()
 def rated_stats(model: RADNLite, database) -> StatsSet:
     """Every pair of a human-rated database as a one-version set (all its patches), grouped by
-    reference; the target is the database's score oriented higher-is-better. All images must share one
-    size (TID2013: 512x384)."""
+    reference (:func:`reference_order`); the target is the database's score oriented higher-is-better.
+    All images must share one size (TID2013: 512x384)."""
     sign = 1.0 if database.higher_is_better else -1.0
-    references = sorted({p.ref for p in database.pairs})
+    references = reference_order(database)
     loaded: dict[Path, torch.Tensor] = {}
     refs, dists, compares, means, cells, groups = [], [], [], [], [], []
     for pair in database.pairs:

@@ -202,7 +202,7 @@ class LiteRecipe:
             if self.heads_stage:
                 features.save(stats, path)
         groups = stats.group
-        if s.folds:
+        if s.folds:  # the rule of features.reference_folds
             held = groups % s.folds == s.fold
             return stats, torch.nonzero(~held).flatten(), torch.nonzero(held).flatten()
         return stats, torch.arange(len(stats)), None
