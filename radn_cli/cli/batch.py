@@ -221,6 +221,8 @@ class PairsProgress(ShownProgress):
     move during a big pair. A step of several small pairs (a GPU group) moves it by at most one pair
     before they land."""
 
+    finished = 0  # pairs done in the stage
+
     def start(self, label: str, total: int) -> None:
         super().start(label, total)
         self.finished = 0

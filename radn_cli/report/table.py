@@ -28,6 +28,7 @@ from pathlib import Path, PurePath
 from ..csvtable import HeaderError, Row, read_table
 from ..errors import RadnError
 from ..results import COLUMNS, LEGACY_COLUMNS
+from ..viewing import parse_scale
 
 _FILLED = ("ref", "dist", "weights", "precision")  # written in every row, failed ones too
 NATIVE = "native"
@@ -129,6 +130,10 @@ def _result_row(row: Row, path: Path) -> ResultRow:
     )
     if result.score is None and not result.error:
         raise RadnError(f"line {row.line}: neither a score nor an error", path)
+    try:
+        result.scale = parse_scale(result.scale).text
+    except ValueError as exc:
+        raise RadnError(f"line {row.line}: scale {exc}", path) from None
     return result
 
 
