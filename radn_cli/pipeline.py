@@ -163,13 +163,11 @@ def _prefetch(
     it = iter(pairs)
 
     def submit(path: Path) -> Future:
-        if path in known:
-            return (
-                pool.submit(_prepared, known[path], scale)
-                if not scale.native
-                else _done(_Decoded(known[path], None))
-            )
-        return pool.submit(_load, path, scale)
+        if path not in known:
+            return pool.submit(_load, path, scale)
+        if scale.native:
+            return _done(_Decoded(known[path], None))
+        return pool.submit(_prepared, known[path], scale)  # decoded already, resized in a thread
 
     def fill() -> None:
         nonlocal last_ref
