@@ -1,11 +1,11 @@
 """How a long job reports how far it is: the ``Progress`` protocol, and ``SILENT``, which shows nothing.
 
-The library never prints. ``run_batch``, ``evaluate`` and ``build_report`` take a ``progress`` and
-call it; the CLI hands them one that draws a bar on stderr (on a terminal) and prints each failed
-item as a one-line error (``cli.console.progress_shown``). A job runs in stages, each a known number
-of items: ``start("scoring", 480)``, then ``advance()`` once per item done. An item that fails without
-stopping the job (an unreadable image in a batch) is ``failed(message)``, with a one-line message.
-Whoever made the progress ends what it shows when the job is over.
+The library never prints. ``run_batch``, ``evaluate``, ``build_report`` and ``train`` take a
+``progress`` and call it; the CLI hands them one that draws a bar on stderr (on a terminal) and prints
+each failed item as a one-line error (``cli.console.progress_shown``). A job runs in stages, each a
+known number of items: ``start("scoring", 480)``, then ``advance()`` once per item done. An item
+that fails without stopping the job (an unreadable image in a batch) is ``failed(message)``, with a
+one-line message. Whoever made the progress ends what it shows when the job is over.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .atomic import atomic_write
 from .errors import WeightsError, first_line
 from .models import ModelConfig, RADNConfig, build, config_from_json
 from .models.radn import RADN
@@ -42,7 +43,7 @@ def user_data_dir() -> Path:
     override = os.environ.get(ENV_DATA_DIR)
     if override:
         return Path(override)
-    import platformdirs
+    import platformdirs  # needed only without $RADN_DATA_DIR (benchmarks set it): its import is spared
 
     return platformdirs.user_data_path("radn", appauthor=False)
 
@@ -282,9 +283,8 @@ def save_weights(
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    with atomic_write(path, durable=True) as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
     return read_info(path)
 
 
@@ -400,9 +400,8 @@ def install_weights(src: str | Path) -> Path:
     load_weights(src)
     target = user_weights_dir() / DEFAULT_FILENAME
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, target)
+    with atomic_write(target, durable=True) as temporary:
+        shutil.copyfile(src, temporary)
     return target
 
 

@@ -27,7 +27,7 @@ from radn_cli.evaluation.databases import load_database
 from radn_cli.evaluation.stats import srocc
 from radn_cli.images import load_image
 from radn_cli.models.efficientnet_lite import load_pretrained, normalise
-from radn_cli.train.data import PhotoBank, _centre, _choose_cells, find_photos, split_photos, window_shape
+from radn_cli.train.data import PhotoBank, centre_crop, choose_cells, find_photos, split_photos, window_shape
 from radn_cli.train.distortions import distort
 from radn_cli.train.labels import target
 
@@ -64,8 +64,8 @@ def main() -> None:
     x, y = [], []
     for index in range(len(bank)):
         photo = bank.get(index)
-        region = _centre(photo, *window_shape(*photo.shape[1:], 512)).float().div(255)
-        for i, (t, level) in enumerate(_choose_cells(args.per_photo, False, g)):
+        region = centre_crop(photo, *window_shape(*photo.shape[1:], 512)).float().div(255)
+        for i, (t, level) in enumerate(choose_cells(args.per_photo, False, g)):
             dg = torch.Generator().manual_seed(args.seed * 100_003 + index * 31 + i)
             x.append(features(net, region, distort(region[None], t, level, generator=dg)[0]))
             y.append(target(t, level)[0])

@@ -137,6 +137,7 @@ _LOADED: dict = {}
 def _seeded_weights_loaded_once(monkeypatch, weights_file):
     """Every CLI call loads its weights (87 MB: checksum, model build); keep one loaded copy of the
     seeded weights for this module's many calls. Other files (corrupt, converted, installed) load for real."""
+    import radn_cli.scoring
     import radn_cli.weights
 
     real = radn_cli.weights.load_weights
@@ -149,6 +150,7 @@ def _seeded_weights_loaded_once(monkeypatch, weights_file):
         return _LOADED["seeded"]
 
     monkeypatch.setattr(radn_cli.weights, "load_weights", load_weights)
+    monkeypatch.setattr(radn_cli.scoring, "load_weights", load_weights)  # load_scorer's
 
 
 @pytest.fixture

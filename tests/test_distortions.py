@@ -18,6 +18,7 @@ from conftest import SHARED_DATA
 
 from radn_cli.train import distortions as D
 from radn_cli.train.distortions import DISTORTIONS, distort, get_distortion
+from radn_cli.train.distortions.filters import gaussian_1d
 
 torch.set_num_threads(1)
 
@@ -364,7 +365,7 @@ def test_gaussian_kernel_sizes_and_identity_level():
     assert k[1, 1] == 1.0 and k.sum() == 1.0  # sigma 0.1: a numerical delta
     k = D.fspecial_gaussian(13, 3.0)
     assert abs(k.sum() - 1) < 1e-12 and k.shape == (13, 13)
-    sep = np.outer(D._gaussian_1d(3.0, 13), D._gaussian_1d(3.0, 13))
+    sep = np.outer(gaussian_1d(3.0, 13), gaussian_1d(3.0, 13))
     assert np.abs(sep - k).max() < 1e-12
 
 

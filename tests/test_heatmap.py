@@ -13,6 +13,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from radn_cli import heatmap as hm
+from radn_cli.heatmap.colormap import srgb_to_oklab
 
 SCORES = np.array([0.2, 0.5, 0.9, 0.4, 0.7, 0.1])
 WEIGHTS = np.array([1.0, 2.0, 0.5, 3.0, 1.5, 2.0])
@@ -97,7 +98,7 @@ def test_colormap_is_dark_to_bright_and_monotonic_in_lightness():
     lut = hm.COLORMAP
     assert lut.shape == (256, 3) and lut.dtype == np.uint8
     assert tuple(lut[0]) == (0x44, 0x01, 0x54) and tuple(lut[-1]) == (0xFD, 0xE7, 0x25)
-    lightness = hm._srgb_to_oklab(lut / 255.0)[:, 0]
+    lightness = srgb_to_oklab(lut / 255.0)[:, 0]
     assert np.all(np.diff(lightness) > -1e-3)  # up to uint8 rounding
     assert np.all(np.diff(lightness[::8]) > 0.01)
 

@@ -196,3 +196,30 @@ def test_sampled_deformable_convolution_is_torchvisions():
     torch.testing.assert_close(
         one, deform_conv2d(x[:, :, :1, :1], offsets[:, :, :1, :1], weight, bias, padding=1)
     )
+
+
+def test_compare_from_hides_the_finest_differences_from_the_heads():
+    torch.manual_seed(0)
+    model = RADNLite(RADNLiteConfig(compare_from=4, width=32)).eval()
+    ref, dist = torch.randn(1, 6, 550), torch.randn(1, 6, 550)
+    compare = torch.randn(1, 6, 547)
+    changed = compare.clone()
+    changed[..., : 3 + 32 + 16] += 5.0  # the pixels' and the stride-2 taps' differences
+    with torch.no_grad():
+        assert torch.equal(
+            model.from_stats(ref, dist, compare).score, model.from_stats(ref, dist, changed).score
+        )
+        changed[..., 3 + 32 + 16] += 5.0  # the first stride-4 channel is seen
+        assert not torch.equal(
+            model.from_stats(ref, dist, compare).score, model.from_stats(ref, dist, changed).score
+        )
+    with pytest.raises(ValueError, match="compare_from"):
+        RADNLiteConfig(compare_from=3)
+
+
+def test_a_compare_from_model_loads_and_scores(tmp_path, pair):
+    path = tmp_path / "c4.safetensors"
+    save_weights(RADNLite(RADNLiteConfig(compare_from=4, width=32)).eval(), path, name="c4")
+    ref, dist = pair
+    assert read_info(path).config.compare_from == 4
+    assert 0 < Scorer(load_weights(path), device="cpu").score_pair(ref, dist).score < 10

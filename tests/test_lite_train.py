@@ -165,3 +165,19 @@ def _one():
 
 def _no_autocast():
     return torch.autocast("cpu", enabled=False)
+
+
+def test_stored_statistics_score_as_the_image_does(photos, tmp_path):
+    """The heads learn from float16 statistics and score float32 ones: the standardisation must not
+    turn the rounding into a different score (it did, by 0.3, with a 1e-4 floor on the sd)."""
+    from radn_cli.images import load_image
+
+    best = train(settings(photos, tmp_path / "a", steps=3))
+    model = load_weights(best).model.eval()
+    ref = load_image(photos / "p0.png").tensor
+    dist = (ref + 0.05 * torch.randn(ref.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    with torch.no_grad():
+        stats = model.shared_reference_stats(dist[None], ref)
+        exact = float(model.from_stats(*stats).score)
+        stored = float(model.from_stats(*(s.half().float() for s in stats)).score)
+    assert stored == pytest.approx(exact, abs=0.01)

@@ -96,6 +96,7 @@ def _seeded_weights_with_a_scale(monkeypatch, weights_file):
     weights' own says "arbitrary", as a file without a scale would)."""
     import dataclasses
 
+    import radn_cli.scoring
     import radn_cli.weights
 
     real = radn_cli.weights.load_weights
@@ -109,6 +110,7 @@ def _seeded_weights_with_a_scale(monkeypatch, weights_file):
         return dataclasses.replace(loaded, info=info)
 
     monkeypatch.setattr(radn_cli.weights, "load_weights", load_weights)
+    monkeypatch.setattr(radn_cli.scoring, "load_weights", load_weights)  # load_scorer's
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from radn_cli.train.config import TrainConfig
 from radn_cli.train.data import (
     CLEAN,
     PhotoBank,
-    _choose_cells,
+    choose_cells,
     find_photos,
     make_batch,
     make_validation_set,
@@ -148,17 +148,17 @@ def test_invariance_off_draws_the_same_batches_as_before(photo_dir):
 def test_focus_types_are_drawn_more_often_and_weight_one_changes_nothing(photo_dir):
     focus = (16, 17, 18, 25)  # 20 of 125 cells (16%); at weight 3, 60 of 165 (36%) of the draws
     g = torch.Generator().manual_seed(0)
-    draws = [c for _ in range(400) for c in _choose_cells(6, False, g, focus, 3.0)]
+    draws = [c for _ in range(400) for c in choose_cells(6, False, g, focus, 3.0)]
     share = sum(t in focus for t, _ in draws) / len(draws)
     assert 0.30 < share < 0.42
     for _ in range(50):
-        cells = _choose_cells(6, False, g, focus, 50.0)
+        cells = choose_cells(6, False, g, focus, 50.0)
         assert len(set(cells)) == 6  # still distinct cells, so cross-type pairs remain
     uniform = torch.Generator().manual_seed(0)
-    plain = [c for _ in range(400) for c in _choose_cells(6, False, uniform)]
+    plain = [c for _ in range(400) for c in choose_cells(6, False, uniform)]
     assert sum(t in focus for t, _ in plain) / len(plain) < 0.22
-    contrastive = _choose_cells(6, True, torch.Generator().manual_seed(1), focus, 50.0)
-    assert contrastive == _choose_cells(6, True, torch.Generator().manual_seed(1))  # regression stage only
+    contrastive = choose_cells(6, True, torch.Generator().manual_seed(1), focus, 50.0)
+    assert contrastive == choose_cells(6, True, torch.Generator().manual_seed(1))  # regression stage only
     assert torch.equal(_batch(photo_dir).dist, _batch(photo_dir, focus=focus, focus_weight=1.0).dist)
 
 
@@ -301,12 +301,55 @@ def test_training_runs_exports_and_resumes_identically(photo_dir, tmp_path):
     train(_config(photo_dir, tmp_path / "b"), stop_at=3)
     with pytest.raises(UsageError, match="other settings"):
         train(_config(photo_dir, tmp_path / "b", lr=1e-3), resume=True)
-    resumed = []
-    train(_config(photo_dir, tmp_path / "b"), resume=True, on_event=resumed.append)
+    resumed, progress = [], _Recorded()
+    train(_config(photo_dir, tmp_path / "b"), resume=True, on_event=resumed.append, progress=progress)
     assert [e["step"] for e in resumed if e["event"] == "step"] == [4]
+    assert progress.calls == [("start", "training", 1), ("advance",)]  # the steps left
     again = load_weights(tmp_path / "b" / "last.safetensors").model.state_dict()
     for name, tensor in straight.items():
         torch.testing.assert_close(again[name], tensor, rtol=0, atol=0)
+
+
+class _Recorded:
+    """A ``radn_cli.progress.Progress`` that records its calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def start(self, label, total):
+        self.calls.append(("start", label, total))
+
+    def advance(self):
+        self.calls.append(("advance",))
+
+    def failed(self, message):
+        self.calls.append(("failed", message))
+
+
+def test_step_lines_every_ten_steps_when_piped_and_in_the_bar_on_a_terminal(monkeypatch, capsys):
+    import io
+
+    from rich.console import Console
+
+    from radn_cli.cli import train as train_cli
+
+    def step(n, **validation):
+        event = {"event": "step", "step": n, "total": 30, "stage": "regression", "loss": 0.5}
+        return {**event, "lr": 1e-4, "images_per_s": 8.0, **validation}
+
+    for event in (step(9), step(10), step(11), step(12, val_srocc=0.75), step(30)):
+        train_cli.show_training_event(event)
+    assert capsys.readouterr().err.splitlines() == [
+        "step 10/30 regression loss 0.5000 lr 1.00e-04 8.0 img/s",
+        "step 12/30 regression loss 0.5000 lr 1.00e-04 8.0 img/s | held-out SROCC 0.7500",
+        "step 30/30 regression loss 0.5000 lr 1.00e-04 8.0 img/s",
+    ]
+    monkeypatch.setattr(train_cli, "stderr", Console(file=io.StringIO(), force_terminal=True))
+    for event in (step(10), step(12, val_srocc=0.75), step(30)):
+        train_cli.show_training_event(event)
+    assert capsys.readouterr().err.splitlines() == [
+        "step 12/30 regression loss 0.5000 lr 1.00e-04 8.0 img/s | held-out SROCC 0.7500"
+    ]
 
 
 @pytest.mark.heavy  # a training run
@@ -549,9 +592,9 @@ def test_train_command_stopped_by_sigterm_says_so_in_one_line(photo_dir, tmp_pat
     from radn_cli.cli import app
     from radn_cli.cli import train as train_cli
 
-    shown = train_cli._show_training_event
+    shown = train_cli.show_training_event
     hook = _signal_at(1, signal.SIGTERM)
-    monkeypatch.setattr(train_cli, "_show_training_event", lambda event: (shown(event), hook(event)))
+    monkeypatch.setattr(train_cli, "show_training_event", lambda event: (shown(event), hook(event)))
     settings = tmp_path / "settings.toml"
     _write_tiny_settings(settings, photo_dir, tmp_path / "run", steps=3)
     result = CliRunner().invoke(app, ["train", "--config", str(settings)])

@@ -11,7 +11,7 @@ import typer
 
 from ..errors import UsageError
 from ..train.config import TrainConfig
-from .console import load_torch, note, warn
+from .console import load_torch, note, progress_shown, stderr, warn
 from .options import DeviceOpt, TrainPrecisionOpt, VerboseOpt, precision_name
 
 D = TrainConfig  # defaults shown in the help come from the settings' own definition
@@ -203,6 +203,14 @@ def train(
         Optional[int],
         typer.Option("--width", min=8, help=f"radn-lite: patch vector size. Default: {D.width}."),
     ] = None,
+    compare_from: Annotated[
+        Optional[int],
+        typer.Option(
+            "--compare-from",
+            help="radn-lite: the finest stride (1 = pixels, 2, 4 ... 32) whose feature differences the heads "
+            "see; coarser ignores what a 1-2 px misalignment changes. Default: 1.",
+        ),
+    ] = None,
     features: Annotated[
         Optional[Path],
         typer.Option(
@@ -278,16 +286,19 @@ def train(
 
     warn(precision_warning(settings.precision, resolve_device(settings.device)))
     keep_freed_memory()
-    best = run_training(settings, resume=resume, on_event=_show_training_event)
+    with progress_shown() as progress:
+        best = run_training(settings, resume=resume, on_event=show_training_event, progress=progress)
     if from_environment().main:  # under torchrun every rank returns here; one line is the answer
         sys.stdout.write(f"{best}\n")
 
 
-def _show_training_event(event: dict) -> None:
+def show_training_event(event: dict) -> None:
     kind = event["event"]
     if kind == "step":
-        if event["step"] % 10 and "val_srocc" not in event and event["step"] != event["total"]:
-            return
+        if "val_srocc" not in event and (
+            stderr.is_terminal or (event["step"] % 10 and event["step"] != event["total"])
+        ):
+            return  # a terminal shows the steps in the progress bar; elsewhere a line every 10 steps
         line = (
             f"step {event['step']}/{event['total']} {event['stage']} loss {event['loss']:.4f} "
             f"lr {event['lr']:.2e} {event['images_per_s']:.1f} img/s"

@@ -38,7 +38,6 @@ from ..constants import PATCH
 # name -> the module that defines it, imported on first use
 _HOME = {
     "COLORMAP": "colormap",
-    "_srgb_to_oklab": "colormap",  # private, used by the tests
     "DEFAULT_MAP": "choices",
     "DEFAULT_RANGE": "choices",
     "MAPS": "choices",
@@ -96,7 +95,6 @@ if TYPE_CHECKING:
         scale_range,
     )
     from .colormap import COLORMAP
-    from .colormap import _srgb_to_oklab as _srgb_to_oklab
     from .maps import MAP_LABELS, direction_labels, patch_map
     from .overlay import legend_height, render_overlay
     from .raw_csv import write_raw, write_raw_csv

@@ -1,7 +1,7 @@
 """Colour map: the viridis-like lookup table shared by the overlay and the terminal preview.
 
 The ramp runs dark purple -> blue -> green -> yellow through ten anchor colours, interpolated in the
-perceptually uniform OKLab space: low values are dark, high values bright. :func:`_color_index` turns a
+perceptually uniform OKLab space: low values are dark, high values bright. :func:`color_index` turns a
 map into indices into :data:`COLORMAP`.
 """
 
@@ -43,7 +43,7 @@ def _linear_to_srgb(c: np.ndarray) -> np.ndarray:
     return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
 
 
-def _srgb_to_oklab(rgb: np.ndarray) -> np.ndarray:
+def srgb_to_oklab(rgb: np.ndarray) -> np.ndarray:
     lms = _srgb_to_linear(rgb) @ _RGB_TO_LMS.T
     return np.cbrt(lms) @ _LMS_TO_LAB.T
 
@@ -56,7 +56,7 @@ def _oklab_to_srgb(lab: np.ndarray) -> np.ndarray:
 def _build_lut(anchors_hex: tuple[str, ...], size: int = 256) -> np.ndarray:
     """A ``[size, 3]`` uint8 ramp through the anchors, linear in OKLab between neighbours."""
     rgb = np.array([[int(h[i : i + 2], 16) for i in (0, 2, 4)] for h in anchors_hex], float) / 255.0
-    lab = _srgb_to_oklab(rgb)
+    lab = srgb_to_oklab(rgb)
     pos = np.linspace(0.0, 1.0, len(anchors_hex))
     t = np.linspace(0.0, 1.0, size)
     lab_t = np.stack([np.interp(t, pos, lab[:, k]) for k in range(3)], axis=1)
@@ -67,13 +67,13 @@ COLORMAP: np.ndarray = _build_lut(_ANCHORS_HEX)
 """The ``[256, 3]`` uint8 viridis-like lookup table (index 0 = lowest value, 255 = highest)."""
 COLORMAP.setflags(write=False)
 
-_CONSTANT_INDEX = 128  # colour used for every patch when the map is constant
+CONSTANT_INDEX = 128  # colour used for every patch when the map is constant
 
 
-def _color_index(values: np.ndarray, vrange: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+def color_index(values: np.ndarray, vrange: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
     """LUT indices (uint8) and a mask of the finite values; constant maps use the middle colour."""
     valid = np.isfinite(values)
-    idx = np.full(values.shape, _CONSTANT_INDEX, dtype=np.uint8)
+    idx = np.full(values.shape, CONSTANT_INDEX, dtype=np.uint8)
     if vrange is not None and vrange[1] > vrange[0]:
         lo, hi = vrange
         span = hi - lo

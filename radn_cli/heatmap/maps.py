@@ -22,7 +22,6 @@ MAP_LABELS = {
 """Human-readable name of each map (and of its former names), used in legends."""
 MAP_LABELS.update({alias: MAP_LABELS[kind] for alias, kind in MAP_ALIASES.items()})
 
-_check_kind = canonical_map  # the map a name stands for; ValueError for an unknown name
 __all__ = ["MAPS", "MAP_LABELS", "direction_labels", "patch_map"]
 
 
@@ -38,9 +37,9 @@ _QUALITY_WORDS = {
 }
 
 
-def _direction_words(kind: str, higher_is_better: bool = True) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def direction_words(kind: str, higher_is_better: bool = True) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """All forms of the low-end and of the high-end words of a ``kind`` map, longest first."""
-    return _WEIGHT_WORDS if _check_kind(kind) == "weights" else _QUALITY_WORDS[bool(higher_is_better)]
+    return _WEIGHT_WORDS if canonical_map(kind) == "weights" else _QUALITY_WORDS[bool(higher_is_better)]
 
 
 def direction_labels(kind: str, *, higher_is_better: bool = True) -> tuple[str, str]:
@@ -51,7 +50,7 @@ def direction_labels(kind: str, *, higher_is_better: bool = True) -> tuple[str, 
     states as ``score_direction``: ``higher_is_better=True`` for ``"higher_is_better"`` (the shipped
     weights: higher = better quality), ``False`` for ``"lower_is_better"``.
     """
-    low, high = _direction_words(kind, higher_is_better)
+    low, high = direction_words(kind, higher_is_better)
     return low[0], high[0]
 
 
@@ -64,7 +63,7 @@ def patch_map(patch_scores: Any, patch_weights: Any, grid: tuple[int, int], kind
     score; ``"contribution"`` is its former name). Raises ``ValueError`` for an unknown kind, a size
     that does not match the grid, or weights that are not finite, negative, or sum to zero.
     """
-    kind = _check_kind(kind)
+    kind = canonical_map(kind)
     rows, cols = (int(g) for g in grid)
     if rows < 1 or cols < 1:
         raise ValueError(f"grid must be at least 1x1, got {rows}x{cols}")
@@ -89,14 +88,14 @@ def patch_map(patch_scores: Any, patch_weights: Any, grid: tuple[int, int], kind
     return out.reshape(rows, cols).copy()
 
 
-def _as_map(values: Any) -> np.ndarray:
+def as_map(values: Any) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 2 or arr.size == 0:
         raise ValueError(f"values must be a non-empty [rows, cols] array, got shape {arr.shape}")
     return arr
 
 
-def _range(values: np.ndarray) -> tuple[float, float] | None:
+def finite_range(values: np.ndarray) -> tuple[float, float] | None:
     """(min, max) over the finite values, or None when there are none."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -104,7 +103,7 @@ def _range(values: np.ndarray) -> tuple[float, float] | None:
     return float(finite.min()), float(finite.max())
 
 
-def _range_words(values: np.ndarray, vrange: tuple[float, float] | None, fixed: bool) -> str:
+def range_words(values: np.ndarray, vrange: tuple[float, float] | None, fixed: bool) -> str:
     """How a legend's colours span, in words: a fixed range (and how many patches lie beyond it) or
     the map's own range."""
     if not fixed:
@@ -114,7 +113,7 @@ def _range_words(values: np.ndarray, vrange: tuple[float, float] | None, fixed: 
     return f"fixed range, {beyond} patch{'es' if beyond > 1 else ''} beyond it" if beyond else "fixed range"
 
 
-def _format_ticks(values: list[float]) -> list[str]:
+def format_ticks(values: list[float]) -> list[str]:
     """Shortest '%g' formatting (>= 3 significant digits) that keeps distinct values distinct."""
     distinct = len(set(values))
     for digits in range(3, 18):

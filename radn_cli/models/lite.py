@@ -55,6 +55,7 @@ class RADNLiteConfig:
     attention: bool = True  # patch attention, one per branch
     width: int = 512  # patch vector size (attention and heads)
     dropout: float = 0.1  # in both heads, training mode only
+    compare_from: int = 1  # the finest stride (1: the pixels, 2, 4 ... 32) whose differences the heads see
 
     def __post_init__(self) -> None:
         if self.arch != ARCH:
@@ -63,6 +64,10 @@ class RADNLiteConfig:
             raise ValueError(f"unknown trunk {self.trunk!r}; expected one of {TRUNKS}")
         if self.input_norm not in INPUT_NORMS:
             raise ValueError(f"unknown input normalisation {self.input_norm!r}")
+        if self.compare_from not in (1, *(stride for _, stride in TAPS)):
+            raise ValueError(
+                f"compare_from is a stride of the taps (1, 2, 4 ... 32), not {self.compare_from}"
+            )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -156,6 +161,10 @@ class RADNLite(nn.Module):
         self.register_buffer("branch_std", torch.ones(BRANCH_IN))
         self.register_buffer("compare_mean", torch.zeros(COMPARE_IN))
         self.register_buffer("compare_std", torch.ones(COMPARE_IN))
+        strides = [1] * 3 + [stride for channels, stride in TAPS for _ in range(channels)]
+        # 0 for a difference the heads ignore; a plain attribute (made from the config, not a weight,
+        # and it must survive loading weights onto the meta device)
+        self.compare_seen = torch.tensor([float(s >= config.compare_from) for s in strides], device="cpu")
         width = config.width
         self.embed = nn.Linear(BRANCH_IN, width)  # both branches (Siamese)
         self.embed_compare = nn.Linear(COMPARE_IN, width)
@@ -209,7 +218,7 @@ class RADNLite(nn.Module):
     def _deform(self, layer: DeformConv3x3, x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):
             if x.device.type == "cuda":
-                from torchvision.ops import deform_conv2d
+                from torchvision.ops import deform_conv2d  # CUDA only: torchvision stays out of CPU start-up
 
                 dtype = torch.promote_types(x.dtype, torch.float32)
                 args = (x.to(dtype), offsets.to(dtype), layer.weight.to(dtype), layer.bias.to(dtype))
@@ -254,7 +263,9 @@ class RADNLite(nn.Module):
         self, ref: torch.Tensor, dist: torch.Tensor, compare_stats: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Embedded branches (B, N, width) and comparison statistics (B, N, 547) -> (scores, weights)."""
-        compare = F.relu(self.embed_compare((compare_stats - self.compare_mean) / self.compare_std))
+        seen = self.compare_seen.to(compare_stats.device)
+        compare = (compare_stats - self.compare_mean) / self.compare_std * seen
+        compare = F.relu(self.embed_compare(compare))
         fused = torch.cat((compare, dist - ref, dist, ref), dim=-1)  # (B, N, 4 width)
         scores = self.fc2_q(self.dropout(F.relu(self.fc1_q(fused)))).squeeze(-1)
         weights = F.relu(self.fc2_w(self.dropout(F.relu(self.fc1_w(fused))))).squeeze(-1) + 1e-6

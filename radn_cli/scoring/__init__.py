@@ -26,7 +26,7 @@ from ..devices import check_precision, default_batch_size, resolve_device
 from ..errors import DeviceError, ImageError, SizeMismatchError
 from ..models import is_whole_image
 from ..tiling import grid_shape
-from ..weights import LoadedWeights, WeightsInfo
+from ..weights import LoadedWeights, WeightsInfo, load_weights, resolve_weights
 from .common import PairScore, ReferenceEncoding
 from .patches import PatchEngine
 from .tiles import TileEngine
@@ -159,7 +159,5 @@ def load_scorer(
     bf16 or fp16 (CUDA). ``batch_size``: patches per forward pass (RADN) or per trunk tile (RADN-Lite):
     memory, not the score.
     """
-    from ..weights import load_weights, resolve_weights
-
     resolved = resolve_weights(weights)
     return Scorer(load_weights(resolved.path), device=device, precision=precision, batch_size=batch_size)

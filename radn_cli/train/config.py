@@ -73,6 +73,7 @@ class TrainConfig:
     # radn-lite only
     stage: str = "heads"  # LITE_STAGES: heads (trunk frozen, on stored per-patch statistics), end-to-end
     width: int = 256  # patch vector size (attention and heads)
+    compare_from: int = 1  # the finest stride (1 = pixels, 2 ... 32) whose differences the heads see
     features: str = ""  # heads stage: folder of the stored statistics; "": OUT/features
     feature_visits: int = 3000  # heads stage: photo visits stored (per_photo versions each)
     trunk_lr: float = 0.1  # end-to-end stage: the trunk's learning rate, relative to lr
@@ -146,12 +147,17 @@ class TrainConfig:
 
     @property
     def model_config(self) -> ModelConfig:
-        from ..models import RADNConfig, RADNLiteConfig
+        from ..models import RADNConfig, RADNLiteConfig  # here: `radn train --help` imports no torch
 
         if self.arch == "wresnet":
             return RADNConfig.wresnet()
         if self.arch == "radn-lite":
-            return RADNLiteConfig(deformable=self.deformable, attention=self.attention, width=self.width)
+            return RADNLiteConfig(
+                deformable=self.deformable,
+                attention=self.attention,
+                width=self.width,
+                compare_from=self.compare_from,
+            )
         return RADNConfig(arch=self.arch, deformable=self.deformable, attention=self.attention)
 
     def fixed(self) -> dict:
@@ -175,7 +181,10 @@ class TrainConfig:
         path = Path(path)
         try:
             if path.suffix == ".toml":
-                import tomllib
+                try:
+                    import tomllib  # Python 3.11+
+                except ImportError:
+                    raise UsageError(f"{path}: TOML settings need Python 3.11; give a .json file") from None
 
                 data = tomllib.loads(path.read_text())
             else:

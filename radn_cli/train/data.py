@@ -124,7 +124,7 @@ def _augment(crop: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return torch.rot90(crop, int(torch.randint(0, 4, (), generator=g)), dims=(-2, -1))
 
 
-def _choose_cells(
+def choose_cells(
     k: int, contrastive: bool, g: torch.Generator, focus: tuple[int, ...] = (), focus_weight: float = 1.0
 ) -> list[tuple[int, int]]:
     """K distinct (type, level) cells; in the regression stage the cells of the ``focus`` types get
@@ -193,7 +193,7 @@ def make_batch(
             cy += int(torch.randint(0, region.shape[1] - size - 2 * margin + 1, (), generator=g))
             cx += int(torch.randint(0, region.shape[2] - size - 2 * margin + 1, (), generator=g))
         ref = _square(region, cy, cx, size)
-        chosen = _choose_cells(settings.per_photo, contrastive, g, settings.focus, settings.focus_weight)
+        chosen = choose_cells(settings.per_photo, contrastive, g, settings.focus, settings.focus_weight)
         seed = int(torch.randint(0, 2**62, (), generator=g))
         versions = []
         for i, (type_id, level) in enumerate(chosen):
@@ -354,7 +354,8 @@ class ValidationSet:
     cells: torch.Tensor  # (V, K, 2)
 
 
-def _centre(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def centre_crop(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The middle ``height`` x ``width`` of an image ``(..., H, W)``."""
     top, left = (image.shape[-2] - height) // 2, (image.shape[-1] - width) // 2
     return image[..., top : top + height, left : left + width]
 
@@ -368,15 +369,15 @@ def make_validation_set(bank: PhotoBank, settings: TrainConfig, device: torch.de
     for index in range(min(settings.val_photos, len(bank))):
         photo = bank.get(index)
         _, height, width = photo.shape
-        region = _centre(photo, *window_shape(height, width, window)) if window else photo
+        region = centre_crop(photo, *window_shape(height, width, window)) if window else photo
         size = min(crop, *region.shape[1:]) // PATCH * PATCH
         if not window:
-            region = _centre(photo, size, size)
+            region = centre_crop(photo, size, size)
         region = region.to(device).float().div_(255)
-        ref = _centre(region, size, size)
-        chosen = _choose_cells(settings.val_per_photo, False, g)
+        ref = centre_crop(region, size, size)
+        chosen = choose_cells(settings.val_per_photo, False, g)
         versions = [
-            _centre(
+            centre_crop(
                 distort(
                     region[None],
                     t,
@@ -501,7 +502,7 @@ def make_versions(
     def cut(image: torch.Tensor, dy: int = 0, dx: int = 0) -> torch.Tensor:
         return image[:, margin + dy : margin + dy + size[0], margin + dx : margin + dx + size[1]]
 
-    chosen = _choose_cells(per_photo, contrastive, g, focus, focus_weight)
+    chosen = choose_cells(per_photo, contrastive, g, focus, focus_weight)
     seed = int(torch.randint(0, 2**62, (), generator=g))
     versions = []
     for i, (type_id, level) in enumerate(chosen):

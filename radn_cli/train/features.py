@@ -17,12 +17,12 @@ set, folds by reference) is stored the same way, one pair per version (:func:`ra
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_write
 from ..images import load_image
 from ..models.lite import RADNLite
 from .data import PhotoBank, make_versions
@@ -127,12 +127,19 @@ def build(
         path = folder / CHUNK.format(chunk)
         if path.is_file():
             continue
-        stats = build_chunk(model, bank, chunk, seed=seed, visits=visits, **versions)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        torch.save(stats.state(), tmp)
-        os.replace(tmp, path)
+        save(build_chunk(model, bank, chunk, seed=seed, visits=visits, **versions), path)
         if on_chunk is not None:
             on_chunk(chunk)
+
+
+def save(stats: StatsSet, path: Path) -> None:
+    """Store a set whole or not at all (a run stopped while storing leaves no half file)."""
+    with atomic_write(path, durable=True) as temporary:
+        torch.save(stats.state(), temporary)
+
+
+def read(path: Path) -> StatsSet:
+    return StatsSet(**torch.load(path, weights_only=True))
 
 
 def load(folder: str | Path, chunks: int | None = None) -> StatsSet:
@@ -142,7 +149,7 @@ def load(folder: str | Path, chunks: int | None = None) -> StatsSet:
         paths = sorted(folder.glob("chunk_*.pt"))
     else:
         paths = [folder / CHUNK.format(c) for c in range(chunks)]
-    return StatsSet.cat([StatsSet(**torch.load(p, weights_only=True)) for p in paths])
+    return StatsSet.cat([read(p) for p in paths])
 
 
 @torch.inference_mode()

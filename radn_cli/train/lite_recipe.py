@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from ..errors import RadnError, UsageError
+from ..evaluation.databases import load_database
 from ..models.efficientnet_lite import fold_batchnorm, load_pretrained
 from ..models.lite import RADNLite
 from ..weights import load_weights
@@ -169,7 +170,7 @@ class LiteRecipe:
         s = self.settings
         path = self.store / f"validation_{s.held_out_seed}_{s.val_photos}x{s.val_per_photo}.pt"
         if self.heads_stage and path.is_file():
-            return features.StatsSet(**torch.load(path, weights_only=True))
+            return features.read(path)
         bank = PhotoBank(self.val_photos, 0)
         indices = list(range(min(s.val_photos, len(bank))))
         stats = features.build_chunk(
@@ -185,7 +186,7 @@ class LiteRecipe:
         )
         if self.heads_stage:
             self.store.mkdir(parents=True, exist_ok=True)
-            torch.save(stats.state(), path)
+            features.save(stats, path)
         return stats
 
     def _rated(self):
@@ -193,9 +194,13 @@ class LiteRecipe:
         s = self.settings
         if not s.db:
             return None, None, None
-        from ..evaluation.databases import load_database
-
-        stats = features.rated_stats(self._frozen(), load_database(Path(s.db)))
+        path = self.store / f"rated_{Path(s.db).resolve().name}.pt"  # the store is per trunk
+        if self.heads_stage and path.is_file():
+            stats = features.read(path)
+        else:
+            stats = features.rated_stats(self._frozen(), load_database(Path(s.db)))
+            if self.heads_stage:
+                features.save(stats, path)
         groups = stats.group
         if s.folds:
             held = groups % s.folds == s.fold

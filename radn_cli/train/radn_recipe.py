@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import RadnError
+from ..evaluation.databases import load_database
+from ..evaluation.stats import srocc
 from ..models.radn import RADN
 from ..tiling import tile
 from ..weights import load_weights
@@ -71,8 +73,6 @@ class RADNRecipe:
             self.val = make_validation_set(PhotoBank(val_photos, settings.val_crop), settings, device)
         self.rated: RatedPairs | None = None
         if settings.db:
-            from ..evaluation.databases import load_database
-
             self.rated = RatedPairs(load_database(Path(settings.db)))
         self.images_per_step = settings.photos_per_batch * settings.per_photo
         self.summary = {
@@ -213,12 +213,6 @@ def batch_loss(
     return loss
 
 
-def srocc(x: torch.Tensor, y: torch.Tensor) -> float:
-    from ..evaluation.stats import srocc as _srocc
-
-    return float(_srocc(x.double().cpu().numpy(), y.double().cpu().numpy()))
-
-
 @torch.no_grad()
 def validate(model: RADN, val: ValidationSet, autocast: torch.autocast) -> dict:
     model.eval()
@@ -231,4 +225,5 @@ def validate(model: RADN, val: ValidationSet, autocast: torch.autocast) -> dict:
     model.train()
     pred = torch.cat(predictions)
     target = val.mean.flatten().to(pred.device)
-    return {"val_srocc": srocc(pred, target), "val_rmse": float(torch.sqrt(F.mse_loss(pred, target)))}
+    ranked = float(srocc(pred.double().cpu().numpy(), target.double().cpu().numpy()))
+    return {"val_srocc": ranked, "val_rmse": float(torch.sqrt(F.mse_loss(pred, target)))}

@@ -5,10 +5,11 @@ The trainer owns the device and torchrun's ranks (:mod:`.distributed`), Adam wit
 and a cosine decay to a tenth, an exponential moving average of the weights (``ema``: what is
 validated and exported when on), the checkpoint (model, optimizer, schedule, generators: a resumed
 run is bit-identical) with the settings a resume must keep, the time limit, validation every
-``val_every`` steps with the best weights exported, OUT/log.jsonl and the ``on_event`` callback
-(it prints nothing). Ctrl-C or SIGTERM ends the step in progress, saves the checkpoint and the last
-weights, then raises ``TrainingStopped`` (:mod:`.stop`). The recipe owns the data, the model, the
-loss and the validation (RADN's: :mod:`.radn_recipe`).
+``val_every`` steps with the best weights exported, OUT/log.jsonl, the ``on_event`` callback and the
+``progress`` (:mod:`radn_cli.progress`: one stage, ``training``, of the steps left); it prints
+nothing. Ctrl-C or SIGTERM ends the step in progress, saves the checkpoint and the last weights, then
+raises ``TrainingStopped`` (:mod:`.stop`). The recipe owns the data, the model, the loss and the
+validation (RADN's: :mod:`.radn_recipe`).
 
 Under ``torchrun`` the model is wrapped in DistributedDataParallel: every rank draws its own batches
 (the recipe's), gradients are averaged, and rank 0 alone validates, checkpoints, exports and emits
@@ -28,8 +29,10 @@ from typing import Any, Protocol
 
 import torch
 
+from ..atomic import atomic_write
 from ..devices import check_precision, resolve_device
 from ..errors import RadnError, UsageError
+from ..progress import SILENT, Progress
 from ..weights import save_weights
 from . import distributed
 from .config import TrainConfig
@@ -94,6 +97,7 @@ def train(
     resume: bool = False,
     stop_at: int | None = None,
     on_event: Callable[[dict], None] | None = None,
+    progress: Progress = SILENT,
 ) -> Path:
     """Run (or resume) training; returns the path of the exported best weights.
 
@@ -103,7 +107,7 @@ def train(
     """
     ranks, device = distributed.setup(resolve_device(config.device))
     try:
-        trainer = Trainer(config, RECIPES[config.arch], ranks, device, on_event)
+        trainer = Trainer(config, RECIPES[config.arch], ranks, device, on_event, progress)
         if resume:
             trainer.restore()
         return trainer.run(stop_at)
@@ -155,9 +159,11 @@ class Trainer:
         ranks: distributed.Ranks,
         device: torch.device,
         on_event: Callable[[dict], None] | None = None,
+        progress: Progress = SILENT,
     ) -> None:
         self.settings, self.ranks, self.device = settings, ranks, device
         self.emit = on_event if on_event is not None and ranks.main else (lambda event: None)
+        self.progress = progress if ranks.main else SILENT
         self.out = Path(settings.out)
         self.out.mkdir(parents=True, exist_ok=True)
         dtype = check_precision(settings.precision, device)
@@ -218,6 +224,7 @@ class Trainer:
             (self.out / "config.json").write_text(json.dumps(asdict(self.settings), indent=2))
         batches = self.recipe.batches(self.state.step, self.generator)
         self.started = time.perf_counter() - self.state.seconds
+        self.progress.start("training", total - self.state.step)
         with StopRequests() as stops:  # Ctrl-C/SIGTERM: end the step, save, stop (module doc of .stop)
             while self.state.step < total:
                 if distributed.agree(self._late(), ranks, device):
@@ -281,6 +288,7 @@ class Trainer:
         with open(self.out / "log.jsonl", "a") as log:
             log.write(json.dumps(event) + "\n")
         self.emit(event)
+        self.progress.advance()
         if state.step % settings.checkpoint_every == 0 or state.step == settings.total_steps:
             self.save_checkpoint()
 
@@ -338,24 +346,20 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         """The run's state now (at each checkpoint, a stop, a signal and the end), written whole."""
-        path = self.checkpoint
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(
-            {
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "generator": self.generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "state": asdict(self.state),
-                "config": self.settings.fixed(),
-                "world": self.ranks.world,
-                **({"ema": self.average.model.state_dict()} if self.average is not None else {}),
-                **({"cuda_rng": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {}),
-            },
-            tmp,
-        )
-        tmp.replace(path)
+        saved = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "state": asdict(self.state),
+            "config": self.settings.fixed(),
+            "world": self.ranks.world,
+            **({"ema": self.average.model.state_dict()} if self.average is not None else {}),
+            **({"cuda_rng": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {}),
+        }
+        with atomic_write(self.checkpoint, durable=True) as temporary:
+            torch.save(saved, temporary)
 
     def export(self, path: Path, metrics: dict) -> None:
         """The validated model (the moving average when on) as radn weights."""

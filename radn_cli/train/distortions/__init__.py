@@ -55,9 +55,9 @@ parameter means, the five level values) directly above the function that impleme
 :mod:`.blur` (01-03), :mod:`.color` (04-08), :mod:`.compression` (09-10), :mod:`.noise` (11-15),
 :mod:`.brightness` (16-18), :mod:`.spatial` (19-23), :mod:`.sharpness_contrast` (24-25). Shared
 helpers: :mod:`.colorspace` (mapmm, colour spaces, curves and splines), :mod:`.filters` (fspecial
-kernels, filtering), ``_rng`` (random draws), ``_uint8`` (8-bit round trip for the codecs) and
-``_registry`` (:class:`DistortionType`, ``@register``). This module assembles the table in id order
-as :data:`DISTORTIONS` and holds the entry point :func:`distort`.
+kernels, filtering), :mod:`.rng` (random draws), :mod:`.uint8` (8-bit round trip for the codecs)
+and :mod:`.registry` (:class:`DistortionType`, ``@register``). This module assembles the table in
+id order as :data:`DISTORTIONS` and holds the entry point :func:`distort`.
 """
 
 from __future__ import annotations
@@ -66,7 +66,6 @@ import torch
 from torch import Generator, Tensor
 
 from . import blur, brightness, color, compression, noise, sharpness_contrast, spatial
-from ._registry import DistortionType, table
 from .colorspace import (
     curves,
     hsv_to_rgb,
@@ -78,8 +77,8 @@ from .colorspace import (
     rgb_to_ycbcr,
     ycbcr_to_rgb,
 )
-from .filters import _gaussian_1d as _gaussian_1d  # private, used by the tests
 from .filters import fspecial_disk, fspecial_gaussian, fspecial_motion, gaussian_size
+from .registry import DistortionType, table
 from .spatial import multithresh, pixelate_size
 
 __all__ = [

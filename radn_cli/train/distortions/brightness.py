@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Generator, Tensor
 
-from ._registry import register
 from .colorspace import curves, lab_to_rgb, rgb_to_lab
+from .registry import register
 
 
 @register(16, "brighten", "Brighten", parameter="amount", levels=(0.1, 0.2, 0.4, 0.7, 1.1))

@@ -17,18 +17,18 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Generator, Tensor
 
-from ._registry import register
-from ._rng import _mround, _rand
-from ._uint8 import _from_uint8_images, _to_uint8_images
-from .colorspace import _gray, hsv_to_rgb, lab_to_rgb, mapmm, rgb_to_hsv, rgb_to_lab
-from .filters import _gauss_filter, _quantile_rows
+from .colorspace import gray, hsv_to_rgb, lab_to_rgb, mapmm, rgb_to_hsv, rgb_to_lab
+from .filters import gauss_filter, quantile_rows
+from .registry import register
+from .rng import mround, rand
+from .uint8 import from_uint8_images, to_uint8_images
 
 
 @register(4, "colordiffuse", "Color_Diffusion", parameter="amount", levels=(1, 3, 6, 8, 12))
 def _t04_colordiffuse(x: Tensor, amount: float, gen: Generator | None) -> Tensor:
     """Lab chroma blurred with sigma = 1.5*amount + 2 and multiplied by ``amount``."""
     lab = rgb_to_lab(x)
-    ab = _gauss_filter(lab[:, 1:], 1.5 * amount + 2.0) * amount
+    ab = gauss_filter(lab[:, 1:], 1.5 * amount + 2.0) * amount
     return lab_to_rgb(torch.cat((lab[:, :1], ab), dim=1)).clamp(0.0, 1.0)
 
 
@@ -47,21 +47,21 @@ def _t05_colorshift(x: Tensor, amount: float, gen: Generator | None) -> Tensor:
     """Green channel shifted by an integer vector of length ~amount in the first quadrant, blended in
     with an edge mask (smoothed gradient magnitude, percentile-stretched)."""
     b, _, h, w = x.shape
-    g = _gray(x)
+    g = gray(x)
     gp = F.pad(g, (1, 1, 1, 1), mode="replicate")
     gx = (gp[..., 1:-1, 2:] - gp[..., 1:-1, :-2]) / 2.0
     gy = (gp[..., 2:, 1:-1] - gp[..., :-2, 1:-1]) / 2.0
     e = torch.sqrt(gx * gx + gy * gy)
-    e = mapmm(_gauss_filter(e, 4.0)).clamp(0.1, 1.0)
+    e = mapmm(gauss_filter(e, 4.0)).clamp(0.1, 1.0)
     # ps2: mapmm, clip to the [1st, 99th] percentile, mapmm
     e = mapmm(e)
     flat = e.reshape(b, -1)
-    lo = _quantile_rows(flat, 0.01).view(b, 1, 1, 1)
-    hi = _quantile_rows(flat, 0.99).view(b, 1, 1, 1)
+    lo = quantile_rows(flat, 0.01).view(b, 1, 1, 1)
+    hi = quantile_rows(flat, 0.99).view(b, 1, 1, 1)
     e = mapmm(torch.maximum(torch.minimum(e, hi), lo))
-    r = _rand((b, 2), gen, x.device).double()
+    r = rand((b, 2), gen, x.device).double()
     r = r / r.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    shift = _mround(r * float(amount)).long()
+    shift = mround(r * float(amount)).long()
     green = x[:, 1]
     moved = _shift_replicate(green, shift[:, 0], shift[:, 1])
     out = x.clone()
@@ -84,17 +84,12 @@ def _box_moments(cum: np.ndarray, r0, r1, g0, g1, b0, b1) -> np.ndarray:
     )
 
 
-def _wu_palette(pixels: np.ndarray, n: int, bits: int = 5) -> np.ndarray:
-    """Minimum-variance colour palette (Wu's greedy box splitting, as MATLAB ``rgb2ind`` uses).
-
-    ``pixels``: [N, 3] uint8. Colours are binned on a 2^bits grid per channel; the box with the
-    largest within-box sum of squared errors is split repeatedly, each time along the axis and at the
-    plane that minimises the two halves' total error, until there are ``n`` boxes. Returns [k, 3]
-    box means (k <= n; fewer when the image has fewer distinct binned colours).
-    """
-    side = 1 << bits
-    cells = side + 1
-    q = (pixels >> (8 - bits)).astype(np.int64) + 1  # 1..side; index 0 is the zero plane
+def _cumulative_moments(pixels: np.ndarray, bits: int) -> np.ndarray:
+    """Summed-area tables ``[5, c, c, c]`` (c = 2^bits + 1) of the ``[N, 3]`` uint8 ``pixels`` binned
+    on a 2^bits grid per channel: count, sums of R, G and B, sum of squares. Bins are 1..2^bits; index
+    0 is the zero plane, so that :func:`_box_moments` needs no bounds checks."""
+    cells = (1 << bits) + 1
+    q = (pixels >> (8 - bits)).astype(np.int64) + 1
     flat = (q[:, 0] * cells + q[:, 1]) * cells + q[:, 2]
     p = pixels.astype(np.float64)
     size = cells**3
@@ -107,48 +102,64 @@ def _wu_palette(pixels: np.ndarray, n: int, bits: int = 5) -> np.ndarray:
             np.bincount(flat, weights=(p * p).sum(axis=1), minlength=size),
         ]
     ).reshape(5, cells, cells, cells)
-    cum = moments.cumsum(1).cumsum(2).cumsum(3)
+    return moments.cumsum(1).cumsum(2).cumsum(3)
 
-    def sse(box: list[int]) -> float:
-        m = _box_moments(cum, *box)
-        return 0.0 if m[0] <= 0 else float(m[4] - (m[1] ** 2 + m[2] ** 2 + m[3] ** 2) / m[0])
 
-    def best_cut(box: list[int]) -> tuple[float, int, int] | None:
-        whole = _box_moments(cum, *box)
-        best = None
-        for axis in range(3):
-            lo, hi = box[2 * axis], box[2 * axis + 1]
-            if hi - lo < 2:
-                continue
-            cuts = np.arange(lo + 1, hi)
-            args = [np.full(cuts.shape, v) for v in box]
-            args[2 * axis + 1] = cuts
-            low = _box_moments(cum, *args)  # [5, cuts]
-            high = whole[:, None] - low
-            ok = (low[0] > 0) & (high[0] > 0)
-            if not ok.any():
-                continue
-            # maximising sum |m|^2 / w over both halves minimises their total squared error
-            score = np.where(
-                ok,
-                (low[1] ** 2 + low[2] ** 2 + low[3] ** 2) / np.where(ok, low[0], 1.0)
-                + (high[1] ** 2 + high[2] ** 2 + high[3] ** 2) / np.where(ok, high[0], 1.0),
-                -np.inf,
-            )
-            k = int(np.argmax(score))
-            if best is None or score[k] > best[0]:
-                best = (float(score[k]), axis, int(cuts[k]))
-        return best
+def _box_error(cum: np.ndarray, box: list[int]) -> float:
+    """The within-box sum of squared errors of a box ``[r0, r1, g0, g1, b0, b1]``."""
+    m = _box_moments(cum, *box)
+    return 0.0 if m[0] <= 0 else float(m[4] - (m[1] ** 2 + m[2] ** 2 + m[3] ** 2) / m[0])
 
+
+def _best_cut(cum: np.ndarray, box: list[int]) -> tuple[float, int, int] | None:
+    """(score, axis, plane) of the cut of ``box`` that minimises the two halves' total squared error;
+    None when no cut leaves colours on both sides."""
+    whole = _box_moments(cum, *box)
+    best = None
+    for axis in range(3):
+        lo, hi = box[2 * axis], box[2 * axis + 1]
+        if hi - lo < 2:
+            continue
+        cuts = np.arange(lo + 1, hi)
+        args = [np.full(cuts.shape, v) for v in box]
+        args[2 * axis + 1] = cuts
+        low = _box_moments(cum, *args)  # [5, cuts]
+        high = whole[:, None] - low
+        ok = (low[0] > 0) & (high[0] > 0)
+        if not ok.any():
+            continue
+        # maximising sum |m|^2 / w over both halves minimises their total squared error
+        score = np.where(
+            ok,
+            (low[1] ** 2 + low[2] ** 2 + low[3] ** 2) / np.where(ok, low[0], 1.0)
+            + (high[1] ** 2 + high[2] ** 2 + high[3] ** 2) / np.where(ok, high[0], 1.0),
+            -np.inf,
+        )
+        k = int(np.argmax(score))
+        if best is None or score[k] > best[0]:
+            best = (float(score[k]), axis, int(cuts[k]))
+    return best
+
+
+def _wu_palette(pixels: np.ndarray, n: int, bits: int = 5) -> np.ndarray:
+    """Minimum-variance colour palette (Wu's greedy box splitting, as MATLAB ``rgb2ind`` uses).
+
+    ``pixels``: [N, 3] uint8. Colours are binned on a 2^bits grid per channel; the box with the
+    largest within-box sum of squared errors is split repeatedly, each time along the axis and at the
+    plane that minimises the two halves' total error, until there are ``n`` boxes. Returns [k, 3]
+    box means (k <= n; fewer when the image has fewer distinct binned colours).
+    """
+    side = 1 << bits
+    cum = _cumulative_moments(pixels, bits)
     boxes = [[0, side, 0, side, 0, side]]
-    errors = [sse(boxes[0])]
+    errors = [_box_error(cum, boxes[0])]
     while len(boxes) < n:
         order = np.argsort(errors)[::-1]
         split = False
         for i in order:
             if errors[i] <= 0:
                 break
-            cut = best_cut(boxes[i])
+            cut = _best_cut(cum, boxes[i])
             if cut is None:
                 errors[i] = 0.0  # a single occupied bin: cannot be split
                 continue
@@ -158,8 +169,8 @@ def _wu_palette(pixels: np.ndarray, n: int, bits: int = 5) -> np.ndarray:
             high[2 * axis] = c
             boxes[i] = low
             boxes.append(high)
-            errors[i] = sse(low)
-            errors.append(sse(high))
+            errors[i] = _box_error(cum, low)
+            errors.append(_box_error(cum, high))
             split = True
             break
         if not split:
@@ -179,14 +190,14 @@ def _t06_colorquant(x: Tensor, colours: float, gen: Generator | None) -> Tensor:
     CPU on the 8-bit image."""
     n = int(colours)
     out = []
-    for arr in _to_uint8_images(x):
+    for arr in to_uint8_images(x):
         arr = np.ascontiguousarray(arr)
         palette = np.clip(np.round(_wu_palette(arr.reshape(-1, 3), n)), 0, 255).astype(np.uint8)
         pal_im = Image.new("P", (1, 1))
         pal_im.putpalette(palette.reshape(-1).tolist())
         q = Image.fromarray(arr).quantize(palette=pal_im, dither=Image.Dither.FLOYDSTEINBERG)
         out.append(np.asarray(q.convert("RGB")))
-    return _from_uint8_images(out, x)
+    return from_uint8_images(out, x)
 
 
 @register(7, "sat_hsv", "Saturation_Dist._HSV", parameter="S multiplier", levels=(0.4, 0.2, 0.1, 0, -0.4))

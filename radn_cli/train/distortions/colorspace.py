@@ -111,7 +111,7 @@ def ycbcr_to_rgb(ycc: Tensor) -> Tensor:
     return _apply_matrix(_mat(np.linalg.inv(_YCC_T), ycc), ycc - _mat(_YCC_OFFSET, ycc).view(1, 3, 1, 1))
 
 
-def _gray(rgb: Tensor) -> Tensor:
+def gray(rgb: Tensor) -> Tensor:
     """MATLAB ``rgb2gray`` weights, [B, 1, H, W]."""
     w = torch.tensor([0.2989, 0.5870, 0.1140], dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
     return (rgb * w).sum(dim=1, keepdim=True)

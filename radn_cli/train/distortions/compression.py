@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 from torch import Generator, Tensor
 
-from ._registry import register
-from ._uint8 import _from_uint8_images, _to_uint8_images
+from .registry import register
+from .uint8 import from_uint8_images, to_uint8_images
 
 _J2K_SOD = b"\xff\x93"
 
@@ -53,7 +53,7 @@ def _t09_jpeg2000(x: Tensor, ratio: float, gen: Generator | None) -> Tensor:
     decomposition levels). MATLAB's CompressionRatio does not count the headers, OpenJPEG's rate
     does, so the rate passed to OpenJPEG is raised to leave ``raw / ratio`` bytes for the data."""
     out = []
-    for arr in _to_uint8_images(x):
+    for arr in to_uint8_images(x):
         h, w = arr.shape[:2]
         resolutions = max(1, min(5, int(math.floor(math.log2(min(h, w)))) + 1))
         raw = h * w * 3
@@ -61,14 +61,14 @@ def _t09_jpeg2000(x: Tensor, ratio: float, gen: Generator | None) -> Tensor:
         buf = io.BytesIO(_j2k_encode(arr, max(rate, 1.0), resolutions))
         with Image.open(buf) as im:
             out.append(np.asarray(im.convert("RGB")))
-    return _from_uint8_images(out, x)
+    return from_uint8_images(out, x)
 
 
 @register(10, "jpeg", "JPEG", parameter="IJG quality", levels=(43, 36, 24, 7, 4), codec=True)
 def _t10_jpeg(x: Tensor, quality: float, gen: Generator | None) -> Tensor:
     """Baseline JPEG, IJG quality scaling, standard tables, 4:2:0, through Pillow."""
     out = []
-    for arr in _to_uint8_images(x):
+    for arr in to_uint8_images(x):
         buf = io.BytesIO()
         Image.fromarray(arr).save(
             buf,
@@ -81,4 +81,4 @@ def _t10_jpeg(x: Tensor, quality: float, gen: Generator | None) -> Tensor:
         buf.seek(0)
         with Image.open(buf) as im:
             out.append(np.asarray(im.convert("RGB")))
-    return _from_uint8_images(out, x)
+    return from_uint8_images(out, x)

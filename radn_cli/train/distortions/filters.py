@@ -33,7 +33,7 @@ def fspecial_gaussian(size: int, sigma: float) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _gaussian_1d(sigma: float, size: int) -> np.ndarray:
+def gaussian_1d(sigma: float, size: int) -> np.ndarray:
     """1-D factor of :func:`fspecial_gaussian` (the 2-D kernel is its outer product up to entries
     below eps * max, which MATLAB zeroes)."""
     r = (size - 1) / 2.0
@@ -147,12 +147,12 @@ def _sep_filter(x: Tensor, k1d: np.ndarray) -> Tensor:
     return p.reshape(x.shape)
 
 
-def _gauss_filter(x: Tensor, sigma: float, size: int | None = None) -> Tensor:
+def gauss_filter(x: Tensor, sigma: float, size: int | None = None) -> Tensor:
     """``imgaussfilt(x, sigma)``: replicate borders, kernel size 2*ceil(2*sigma)+1 by default."""
-    return _sep_filter(x, _gaussian_1d(float(sigma), size or gaussian_size(sigma)))
+    return _sep_filter(x, gaussian_1d(float(sigma), size or gaussian_size(sigma)))
 
 
-def _filter2d(x: Tensor, kernels: Tensor) -> Tensor:
+def filter2d(x: Tensor, kernels: Tensor) -> Tensor:
     """Correlate each image with its own 2-D kernel (replicate borders, 'same').
 
     ``kernels``: [kh, kw] shared, or [B, kh, kw] one per image; odd sizes.
@@ -166,7 +166,7 @@ def _filter2d(x: Tensor, kernels: Tensor) -> Tensor:
     return F.conv2d(p, weight.contiguous(), groups=b * c).reshape(b, c, h, w)
 
 
-def _quantile_rows(v: Tensor, q: float) -> Tensor:
+def quantile_rows(v: Tensor, q: float) -> Tensor:
     """Linear-interpolated quantile of each row of ``v`` [B, N] (no size limit, unlike torch.quantile)."""
     s, _ = torch.sort(v, dim=1)
     pos = q * (v.shape[1] - 1)

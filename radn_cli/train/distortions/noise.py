@@ -17,16 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import Generator, Tensor
 
-from ._registry import register
-from ._rng import _rand, _randn
 from .colorspace import rgb_to_ycbcr, ycbcr_to_rgb
+from .registry import register
+from .rng import rand, randn
 
 
 @register(
     11, "awgn", "AWGN", parameter="noise variance", levels=(0.001, 0.002, 0.003, 0.005, 0.01), random=True
 )
 def _t11_awgn(x: Tensor, var: float, gen: Generator | None) -> Tensor:
-    return (x + math.sqrt(var) * _randn(tuple(x.shape), gen, x.device)).clamp(0.0, 1.0)
+    return (x + math.sqrt(var) * randn(tuple(x.shape), gen, x.device)).clamp(0.0, 1.0)
 
 
 @register(
@@ -40,7 +40,7 @@ def _t11_awgn(x: Tensor, var: float, gen: Generator | None) -> Tensor:
 def _t12_awgn_ycbcr(x: Tensor, var: float, gen: Generator | None) -> Tensor:
     """N(0, var) on the studio-range YCbCr planes, clipped to [0, 1] (imnoise), back to RGB, clipped."""
     ycc = rgb_to_ycbcr(x)
-    ycc = (ycc + math.sqrt(var) * _randn(tuple(x.shape), gen, x.device)).clamp(0.0, 1.0)
+    ycc = (ycc + math.sqrt(var) * randn(tuple(x.shape), gen, x.device)).clamp(0.0, 1.0)
     return ycbcr_to_rgb(ycc).clamp(0.0, 1.0)
 
 
@@ -49,7 +49,7 @@ def _t12_awgn_ycbcr(x: Tensor, var: float, gen: Generator | None) -> Tensor:
 )
 def _t13_impulse(x: Tensor, density: float, gen: Generator | None) -> Tensor:
     """Salt and pepper per array element (each channel independently), like MATLAB ``imnoise``."""
-    u = _rand(tuple(x.shape), gen, x.device)
+    u = rand(tuple(x.shape), gen, x.device)
     out = torch.where(u < density / 2.0, torch.zeros_like(x), x)
     return torch.where((u >= density / 2.0) & (u < density), torch.ones_like(x), out)
 
@@ -64,7 +64,7 @@ def _t13_impulse(x: Tensor, density: float, gen: Generator | None) -> Tensor:
 )
 def _t14_multnoise(x: Tensor, var: float, gen: Generator | None) -> Tensor:
     """Speckle: J = I + n*I with n uniform, mean 0, variance ``var``; clipped."""
-    u = _rand(tuple(x.shape), gen, x.device)
+    u = rand(tuple(x.shape), gen, x.device)
     return (x + math.sqrt(12.0 * var) * (u - 0.5) * x).clamp(0.0, 1.0)
 
 
@@ -137,7 +137,7 @@ def _t15_denoise(x: Tensor, var: float, gen: Generator | None) -> Tensor:
     (see the comment above ``_DENOISE_SIGMA_CAP``): over-smoothed texture, crisp strong edges, and
     growing residual colour blotches at the top levels. Matches the strength, not KADID's pixels."""
     sigma = math.sqrt(var)
-    noisy = (x + sigma * _randn(tuple(x.shape), gen, x.device)).clamp(0.0, 1.0)
+    noisy = (x + sigma * randn(tuple(x.shape), gen, x.device)).clamp(0.0, 1.0)
     h = _DENOISE_RANGE_SCALE * min(sigma, _DENOISE_SIGMA_CAP)
     y = noisy
     for dilation in _DENOISE_DILATIONS:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import Generator, Tensor
 
-from ._registry import register
 from .colorspace import curves, lab_to_rgb, rgb_to_lab
-from .filters import _gauss_filter
+from .filters import gauss_filter
+from .registry import register
 
 
 @register(24, "sharpen", "High_Sharpen", parameter="unsharp amount", levels=(1, 2, 3, 6, 12))
@@ -20,7 +20,7 @@ def _t24_sharpen(x: Tensor, amount: float, gen: Generator | None) -> Tensor:
     Gaussian (replicate borders), back to RGB, clipped."""
     lab = rgb_to_lab(x)
     lum = lab[:, :1]
-    blurred = _gauss_filter(lum, 3.0, 13)
+    blurred = gauss_filter(lum, 3.0, 13)
     lum = lum + amount * (lum - blurred)
     return lab_to_rgb(torch.cat((lum, lab[:, 1:]), dim=1)).clamp(0.0, 1.0)
 

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Generator, Tensor
 
-from ._registry import register
-from ._rng import _mround, _rand, _randn
+from .registry import register
+from .rng import mround, rand, randn
 
 
 def _keys_weights(f: Tensor, a: float = -0.5) -> list[Tensor]:
@@ -66,7 +66,7 @@ def _t19_jitter(x: Tensor, sigma: float, gen: Generator | None) -> Tensor:
     b, _, h, w = x.shape
     y = x
     for _ in range(5):
-        d = _randn((b, 2, h, w), gen, x.device) * sigma
+        d = randn((b, 2, h, w), gen, x.device) * sigma
         y = _warp_bicubic(y, d[:, 0], d[:, 1])
     return y  # unclipped, as imwarpmap.m: the final mapmm maps the overshoot back into [0, 1]
 
@@ -85,13 +85,13 @@ def _t20_noneccentricity(x: Tensor, patches: float, gen: Generator | None) -> Te
     b, c, h, w = x.shape
     p = int(patches)
     size, margin = 16, 16
-    u = _rand((b, p, 4), gen, x.device).double()
+    u = rand((b, p, 4), gen, x.device).double()
     col_range, row_range = max(w - size - 2 * margin, 0), max(h - size - 2 * margin, 0)
     # 1-based as in MATLAB, then clamped so that tiny images still work
-    w0 = _mround(u[..., 0] * col_range) + margin
-    h0 = _mround(u[..., 1] * row_range) + margin
-    wd = _mround((u[..., 2] - 0.5) * margin + w0)
-    hd = _mround((u[..., 3] - 0.5) * margin + h0)
+    w0 = mround(u[..., 0] * col_range) + margin
+    h0 = mround(u[..., 1] * row_range) + margin
+    wd = mround((u[..., 2] - 0.5) * margin + w0)
+    hd = mround((u[..., 3] - 0.5) * margin + h0)
 
     def start(v: Tensor, n: int) -> Tensor:
         return (v.long() - 1).clamp(0, max(n - size, 0))
@@ -205,11 +205,11 @@ def _t23_colorblock(x: Tensor, blocks: float, gen: Generator | None) -> Tensor:
     b, c, h, w = x.shape
     p = int(blocks)
     size = 32
-    u = _rand((b, p, 5), gen, x.device).double()
+    u = rand((b, p, 5), gen, x.device).double()
     colour = u[..., :3].to(x.dtype)
     # insertShape: 1-based, rounded top-left corner; 0-based first row/col = round(v) - 1
-    c0 = _mround(u[..., 3] * max(w - size, 0)).long() - 1
-    r0 = _mround(u[..., 4] * max(h - size, 0)).long() - 1
+    c0 = mround(u[..., 3] * max(w - size, 0)).long() - 1
+    r0 = mround(u[..., 4] * max(h - size, 0)).long() - 1
     ar_r = torch.arange(h, device=x.device).view(1, h, 1)
     ar_c = torch.arange(w, device=x.device).view(1, 1, w)
     out = x.clone()

@@ -10,25 +10,25 @@ import torch
 from torch import Generator, Tensor
 
 
-def _rand(shape: tuple[int, ...], gen: Generator | None, device: torch.device) -> Tensor:
+def rand(shape: tuple[int, ...], gen: Generator | None, device: torch.device) -> Tensor:
     if gen is None:
         return torch.rand(shape, device=device)
     return torch.rand(shape, generator=gen, device=gen.device).to(device)
 
 
-def _randn(shape: tuple[int, ...], gen: Generator | None, device: torch.device) -> Tensor:
+def randn(shape: tuple[int, ...], gen: Generator | None, device: torch.device) -> Tensor:
     if gen is None:
         return torch.randn(shape, device=device)
     return torch.randn(shape, generator=gen, device=gen.device).to(device)
 
 
-def _randint(low: int, high: int, shape: tuple[int, ...], gen: Generator | None) -> Tensor:
+def randint(low: int, high: int, shape: tuple[int, ...], gen: Generator | None) -> Tensor:
     """Integers in [low, high) on the CPU."""
     if gen is None:
         return torch.randint(low, high, shape)
     return torch.randint(low, high, shape, generator=gen, device=gen.device).cpu()
 
 
-def _mround(x: Tensor) -> Tensor:
+def mround(x: Tensor) -> Tensor:
     """MATLAB ``round``: halves away from zero."""
     return torch.sign(x) * torch.floor(x.abs() + 0.5)
