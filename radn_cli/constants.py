@@ -14,7 +14,4 @@ PATCH = 32
 # --precision values, fastest last on a GPU; training runs in the first two only
 PRECISION_NAMES: tuple[str, ...] = ("fp32", "bf16", "fp16")
 TRAINING_PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
-
-# Per-patch maps a heatmap can show: the patch weights (where the model looks), the patch quality
-# scores, and each patch's contribution to the image's score (w_i * s_i / sum w)
-HEATMAP_MAPS: tuple[str, ...] = ("weights", "scores", "contribution")
+# The per-patch maps a heatmap can show, their former names and the default: heatmap.choices (MAPS)

@@ -61,12 +61,17 @@ def summary_record(records: list[dict], *, higher_is_better: bool) -> dict:
     return summary
 
 
-def score_document(reference: str | Path, scorer, records: list[dict], summary: dict) -> dict:
-    """The JSON document of `radn score --json`: the reference, the model, one record per image."""
+def score_document(
+    reference: str | Path, scorer, records: list[dict], summary: dict, *, scale: str = "native"
+) -> dict:
+    """The JSON document of `radn score --json`: the reference, the model, the viewing scale
+    (``--scale``: ``native``, a long side in pixels or a factor; a record's width, height and grid are
+    those of the image as scored), one record per image."""
     return {
         "schema": SCHEMA_VERSION,
         "reference": str(reference),
         "model": model_record(scorer.info, device=str(scorer.device), precision=scorer.precision),
+        "scale": scale,
         "results": records,
         "summary": summary,
     }

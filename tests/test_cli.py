@@ -35,7 +35,7 @@ from radn_cli.cli import app
 torch.set_num_threads(1)
 
 H, W = 64, 96  # a 2x3 grid of 32x32 patches
-CSV_HEADER = "ref,dist,score,patches,width,height,weights,precision,error"
+CSV_HEADER = "ref,dist,score,patches,width,height,weights,precision,error,scale"
 SCORE_LINE = re.compile(r"^-?\d+\.\d{6}\t(.+)$")
 
 # ---------------------------------------------------------------------------------------------------

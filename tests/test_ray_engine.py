@@ -88,6 +88,20 @@ def test_same_scores_as_the_default_engine_and_error_rows(cluster, weights_file,
     assert len(list((tmp_path / "r_files" / "heat").glob("*.jpg"))) == 8
 
 
+@pytest.mark.heavy  # a Ray cluster
+def test_the_actors_score_at_the_viewing_scale(cluster, weights_file, tmp_path):
+    refs, dists = _folders(tmp_path, refs=2, per_ref=2, side=128)
+    common = ["--ref-dir", refs, "--dist-dir", dists, "--weights", weights_file, "--scale", "0.5"]
+    local = _batch(*common, "-o", tmp_path / "local.csv")
+    on_ray = _batch(*common, "-o", tmp_path / "ray.csv", "--engine", "ray")
+    assert (local.exit_code, on_ray.exit_code) == (0, 0), local.output + on_ray.output
+    expected, got = _rows(tmp_path / "local.csv"), _rows(tmp_path / "ray.csv")
+    assert [(r["scale"], r["width"], r["patches"]) for r in got] == [("0.5", "64", "4")] * 4
+    for a, b in zip(expected, got):
+        assert (a["dist"], a["scale"], a["patches"]) == (b["dist"], b["scale"], b["patches"])
+        assert float(b["score"]) == pytest.approx(float(a["score"]), abs=1e-5)
+
+
 def _start(args, **kw):
     """`radn batch` as started from a terminal (conftest: SIGINT at its default in child processes)."""
     command = [sys.executable, "-m", "radn_cli", "batch", *map(str, args)]

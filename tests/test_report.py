@@ -234,7 +234,7 @@ def test_no_heatmaps_escapes_names_and_never_loads_the_model(tmp_path, monkeypat
     assert "\\u003c/script\\u003e" in _data(page)  # in the JSON
     assert "not computed" in page
     folder = files_folder(tmp_path / "report.html")
-    assert sorted(p.name for p in folder.iterdir()) == ["heat", "img", "report.css", "report.js"]
+    assert sorted(p.name for p in folder.iterdir()) == ["heat", "img", "ramp.png", "report.css", "report.js"]
     assert len(list((folder / "img").glob("*_t.jpg"))) == 3  # two distorted, one reference; no missing one
     assert not any((folder / "heat").iterdir())
 
@@ -254,7 +254,9 @@ def test_batch_report_draws_heatmaps_while_scoring_and_report_reuses_them(
     assert "radn: report of 8 pairs (5 with a heatmap) ->" in result.stderr
     folder = tmp_path / "my report_files"
     heatmaps = sorted((folder / "heat").iterdir())
-    assert len(heatmaps) == 5 and all(p.stat().st_size > 1000 for p in heatmaps)
+    pictures = [p for p in heatmaps if p.suffix == ".jpg"]
+    assert len(pictures) == 5 and all(p.stat().st_size > 1000 for p in pictures)
+    assert sorted(p.with_suffix(".json") for p in pictures) == [p for p in heatmaps if p.suffix == ".json"]
     assert _data(page.read_text(encoding="utf-8")).count('"hk": ""') == 3
     assert '<script src="my%20report_files/report.js"></script>' in page.read_text(encoding="utf-8")
 
@@ -331,7 +333,7 @@ def test_batch_heatmaps_decode_only_what_items_without_images_lack(tmp_path, wei
     assert "more" not in pictures.error
     assets = pictures.assets
     assert [assets.has_image(assets.image_key(path)) for path in (ref, *dists)] == [True, True, False, True]
-    assert len(list((assets.folder / "heat").iterdir())) == 2  # d0 and d2
+    assert len(list((assets.folder / "heat").glob("*.jpg"))) == 2  # d0 and d2
     for item in items:  # all drawn that can be: nothing decoded again, not even the broken file
         pictures(item)
     assert len(decoded) == 4 and pictures.problem_count == 1

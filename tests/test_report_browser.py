@@ -148,9 +148,18 @@ def test_a_click_shows_both_images_and_the_heatmap(page, tmp_path):
         "const w = ids.map(id => document.getElementById(id).naturalWidth);"
         "return w.every(x => x > 0) && w",
     )
-    assert sizes[0] == sizes[1] == 96 and sizes[2] >= 320  # the heatmap has its legend (>= 320 px wide)
+    assert sizes == [96, 96, 96]  # the heatmap is the distorted view coloured; its legend is text
     caption = page.find_element("id", "detail-heat-caption").text
-    assert caption == "patch score (heatmap)"
+    method = cells(page, 5)[0]  # the first row's method folder
+    assert method and caption.startswith("patch score heatmap of ") and f"{method} / " in caption
+    assert page.find_element("id", "detail-dist-caption").text.startswith(f"distorted (method {method}): ")
+    legend = page.find_element("id", "detail-legend")
+    assert legend.is_displayed()
+    assert page.find_element("id", "legend-label").text.startswith("patch score (fixed range")
+    ends = [page.find_element("id", f"legend-{end}").text for end in ("low", "mid", "high")]
+    assert ends == ["1", "3", "5"]  # the shipped weights' score scale
+    size = "return parseFloat(getComputedStyle(document.getElementById('legend-label')).fontSize)"
+    assert page.execute_script(size) >= 12  # text at reading size, not shrunk with a picture
     shot = tmp_path / "detail.png"
     assert page.save_screenshot(str(shot))
     picture = Image.open(io.BytesIO(shot.read_bytes())).convert("L")

@@ -79,7 +79,7 @@ def test_header_and_rows(tmp_path):
         )
     text = out.read_text()
     assert text.startswith(HEADER_LINE)
-    assert text.splitlines()[1] == "r1.png,d1.png,0.3333333333333333,12,640,480,w,fp32,"
+    assert text.splitlines()[1] == "r1.png,d1.png,0.3333333333333333,12,640,480,w,fp32,,"
     rows = read_rows(out)
     assert rows[1] == dict.fromkeys(COLUMNS, "") | {
         "ref": "r2.png",
@@ -137,7 +137,9 @@ def test_quoting_round_trips(tmp_path_factory, cells):
     # and a resume reads the same keys back
     with ResultsWriter(out, resume=True) as writer:
         done = writer.done_keys()
-    assert done == {(ref, dist, "", "") for ref, dist, error, _ in cells if not error.replace("\x00", "")}
+    assert done == {
+        (ref, dist, "", "", "native") for ref, dist, error, _ in cells if not error.replace("\x00", "")
+    }
 
 
 def test_special_names_and_messages(tmp_path):
@@ -337,7 +339,10 @@ def test_resume_truncates_a_torn_last_row(tmp_path, torn):
         file.write(torn)
     with ResultsWriter(out, resume=True) as writer:
         assert out.read_bytes() == clean  # cut before anything is appended
-        assert writer.done_keys() == {("r1.png", "d1.png", "w", "fp32"), ("r2.png", "d2.png", "w", "fp32")}
+        assert writer.done_keys() == {
+            ("r1.png", "d1.png", "w", "fp32", "native"),
+            ("r2.png", "d2.png", "w", "fp32", "native"),
+        }
         assert writer.resume_report.dropped_tail_bytes == len(torn)
         writer.write(row(9))
     assert [r["ref"] for r in read_rows(out)] == ["r1.png", "r2.png", "r9.png"]
@@ -348,7 +353,7 @@ def test_resume_torn_header_starts_over(tmp_path):
     out.write_bytes(HEADER_LINE[:7].encode())
     with ResultsWriter(out, resume=True) as writer:
         writer.write(row(1))
-    assert out.read_text() == HEADER_LINE + "r1.png,d1.png,0.3333333333333333,,,,w,fp32,\n"
+    assert out.read_text() == HEADER_LINE + "r1.png,d1.png,0.3333333333333333,,,,w,fp32,,\n"
 
 
 def test_resume_retries_errors_and_keeps_each_key_once(tmp_path):
@@ -359,13 +364,16 @@ def test_resume_retries_errors_and_keeps_each_key_once(tmp_path):
     ]
     with ResultsWriter(out, resume=True) as writer:
         done = writer.done_keys()
-        assert done == {("r1.png", "d1.png", "w", "fp32"), ("r3.png", "d3.png", "w", "fp32")}
+        assert done == {
+            ("r1.png", "d1.png", "w", "fp32", "native"),
+            ("r3.png", "d3.png", "w", "fp32", "native"),
+        }
         report = writer.resume_report
         assert (report.kept_rows, report.dropped_error_rows, report.rewritten) == (2, 2, True)
         # the failed rows are gone already: a crash right now still leaves every key at most once
         assert out.read_text() == HEADER_LINE + "".join(kept_lines)  # kept rows byte for byte
         for i in (1, 2, 3, 4):
-            key = (f"r{i}.png", f"d{i}.png", "w", "fp32")
+            key = (f"r{i}.png", f"d{i}.png", "w", "fp32", "native")
             if key not in done:
                 writer.write(row(i))
         with pytest.raises(ValueError, match="already hold"):
@@ -379,19 +387,22 @@ def test_resume_removes_duplicates_and_invalid_rows(tmp_path):
     out = tmp_path / "out.csv"
     body = (
         HEADER_LINE
-        + "r1.png,d1.png,1.0,,,,w,fp32,\r\n"  # CRLF (edited by hand): normalized
+        + "r1.png,d1.png,1.0,,,,w,fp32,,\r\n"  # CRLF (edited by hand): normalized
         + "garbage line\n"
         + "\n"
-        + "r1.png,d1.png,2.0,,,,w,fp32,\n"  # later row of the same key wins
-        + "r2.png,d2.png,,,,,w,fp32,failed\n"
-        + "r2.png,d2.png,5.0,,,,w,fp32,\n"
+        + "r1.png,d1.png,2.0,,,,w,fp32,,native\n"  # later row of the same key ("" is native) wins
+        + "r2.png,d2.png,,,,,w,fp32,failed,\n"
+        + "r2.png,d2.png,5.0,,,,w,fp32,,\n"
     )
     out.write_text(body)
     with ResultsWriter(out, resume=True) as writer:
         report = writer.resume_report
     assert (report.kept_rows, report.dropped_duplicate_rows, report.dropped_invalid_rows) == (2, 1, 1)
     assert report.dropped_error_rows == 1 and report.dropped_tail_bytes == 0
-    assert out.read_text() == HEADER_LINE + "r1.png,d1.png,2.0,,,,w,fp32,\nr2.png,d2.png,5.0,,,,w,fp32,\n"
+    assert (
+        out.read_text()
+        == HEADER_LINE + "r1.png,d1.png,2.0,,,,w,fp32,,native\nr2.png,d2.png,5.0,,,,w,fp32,,\n"
+    )
 
 
 def test_clean_resume_does_not_rewrite(tmp_path):

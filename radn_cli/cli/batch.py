@@ -1,4 +1,9 @@
-"""`radn batch`: many pairs (two folders or a pairs list) scored into a crash-safe, resumable CSV."""
+"""`radn batch`: many pairs (two folders or a pairs list) scored into a crash-safe, resumable CSV.
+
+On a terminal the bar counts pairs and moves within a pair as its patches are scored
+(``PairsProgress``), so that a batch of big pairs does not sit still for minutes; piped, nothing is
+drawn.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,23 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ExitCode, RadnError, UsageError
-from .console import ctrl_c_deferred, note, progress_shown, warn
+from ..heatmap.choices import DEFAULT_MAP, DEFAULT_RANGE
+from .console import ShownProgress, ctrl_c_deferred, note, warn
 from .inputs import check_outputs, make_scorer
 from .options import (
     BatchOpt,
     DeviceOpt,
+    MapOpt,
     PairsPerStepOpt,
     Precision,
     PrecisionOpt,
+    RangeOpt,
+    ScaleOpt,
     VerboseOpt,
     WeightsOpt,
     WorkersOpt,
+    check_map_options,
+    check_scale,
     precision_name,
 )
 from .report import check_report_output, write_html_report
@@ -118,6 +129,9 @@ def batch(
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
     report: ReportOpt = None,
+    kind: MapOpt = DEFAULT_MAP,
+    value_range: RangeOpt = DEFAULT_RANGE,
+    scale: ScaleOpt = "native",
     engine: EngineOpt = EngineName.local,
     ray_address: RayAddressOpt = None,
     actors: ActorsOpt = None,
@@ -130,12 +144,16 @@ def batch(
     precision: PrecisionOpt = Precision.fp32,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Score many pairs to CSV (ref, dist, score, patches, width, height, weights, precision, error).
+    """Score many pairs to CSV (ref, dist, score, patches, width, height, weights, precision, error,
+    scale).
 
-    Rows are written as they are scored; Ctrl-C keeps them, and --resume goes on from there. With
-    --engine ray the pairs are scored on a Ray cluster with the same CSV, resume and error rows.
+    Rows are written as they are scored; Ctrl-C keeps them, and --resume goes on from there (the
+    finished CSV in the input order). With --engine ray the pairs are scored on a Ray cluster with
+    the same CSV, resume and error rows. --map and --range are those of the --report's heatmaps.
     """
     _check_options(pairs, ref_dir, dist_dir, resume, overwrite)
+    kind, spec = check_map_options(kind, value_range)
+    viewing = check_scale(scale)
     _check_engine_options(
         engine, ray_address, actors, gpus_per_actor, workers, pairs_per_step, device, precision
     )
@@ -146,7 +164,7 @@ def batch(
     _report_unmatched(pairing)
     scorer, remote = None, None
     if engine is EngineName.ray:
-        remote = _ray_engine(weights, ray_address, actors, gpus_per_actor, precision, batch_size)
+        remote = _ray_engine(weights, ray_address, actors, gpus_per_actor, precision, batch_size, viewing)
         remote.connect()  # before the output opens: a wrong address or too few GPUs leave no file
     else:
         scorer = make_scorer(weights, device, precision, batch_size)
@@ -155,9 +173,14 @@ def batch(
     from ..batch import run_batch
     from ..report import BatchHeatmaps, read_results
 
-    pictures = BatchHeatmaps(report, info, scored_in) if report is not None else None
+    pictures = (
+        BatchHeatmaps(report, info, scored_in, kind=kind, value_range=spec, scale=viewing.text)
+        if report is not None
+        else None
+    )
     started = time.perf_counter()
-    with progress_shown() as progress:
+    progress = PairsProgress()
+    try:
         summary = run_batch(
             scorer,
             pairing.pairs,
@@ -167,9 +190,13 @@ def batch(
             workers=workers,
             pairs_per_step=pairs_per_step,
             progress=progress,
+            patches=progress.patches,
             on_item=pictures,
             engine=remote,
+            scale=None if remote is not None else viewing,
         )
+    finally:
+        progress.stop()
     note(_summary_line(summary, time.perf_counter() - started, output))
     if summary.interrupted:
         raise typer.Exit(int(ExitCode.INTERRUPTED))
@@ -180,11 +207,37 @@ def batch(
             report,
             info=info,
             scorer=lambda: scorer or make_scorer(weights, device, precision, batch_size),
-            kind=pictures.kind,
+            kind=kind,
+            value_range=spec,
             workers=workers,
         )
     if summary.failed:
         raise typer.Exit(int(ExitCode.ERROR))
+
+
+class PairsProgress(ShownProgress):
+    """The batch's bar (on a terminal only): pairs done, and within the pair in hand the share of its
+    patches scored (``patches``, the pipeline's step progress), so that the bar and its time left
+    move during a big pair. A step of several small pairs (a GPU group) moves it by at most one pair
+    before they land."""
+
+    finished = 0  # pairs done in the stage
+
+    def start(self, label: str, total: int) -> None:
+        super().start(label, total)
+        self.finished = 0
+
+    def advance(self) -> None:
+        self.finished += 1
+        self._show(self.finished)
+
+    def patches(self, done: int, total: int) -> None:
+        if total > 0:
+            self._show(self.finished + min(done / total, 0.999))
+
+    def _show(self, completed: float) -> None:
+        if self.bar is not None:
+            self.bar.bar.update(self.bar.task, completed=completed)
 
 
 def _check_options(pairs, ref_dir, dist_dir, resume: bool, overwrite: bool) -> None:
@@ -241,7 +294,7 @@ def _check_engine_options(
         raise UsageError(f"{', '.join(local)}: not with --engine ray")
 
 
-def _ray_engine(weights, address, actors, gpus_per_actor, precision, batch_size):
+def _ray_engine(weights, address, actors, gpus_per_actor, precision, batch_size, viewing):
     with ctrl_c_deferred():
         from ..engines.ray_engine import RayEngine
 
@@ -252,6 +305,7 @@ def _ray_engine(weights, address, actors, gpus_per_actor, precision, batch_size)
             gpus_per_actor=gpus_per_actor,
             precision=precision_name(precision),
             batch_size=batch_size,
+            scale=viewing.text,
         )
 
 

@@ -20,9 +20,11 @@ from .options import (
     PairsPerStepOpt,
     Precision,
     PrecisionOpt,
+    ScaleOpt,
     VerboseOpt,
     WeightsOpt,
     WorkersOpt,
+    check_scale,
 )
 
 _LAYOUT_HELP = "\n\n".join(f"{name}: {layout.structure}" for name, layout in LAYOUTS.items())
@@ -61,6 +63,7 @@ def eval_command(
         bool, typer.Option("--lower-is-better", help="csv layout: its mos column is lower-is-better (DMOS).")
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+    scale: ScaleOpt = "native",
     workers: WorkersOpt = 0,
     pairs_per_step: PairsPerStepOpt = 0,
     weights: WeightsOpt = None,
@@ -73,6 +76,7 @@ def eval_command(
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise UsageError(f"--metric takes {', '.join(METRICS)}; got {metric!r}")
+    viewing = check_scale(scale)
     check_outputs(plot, scores)
     from ..evaluation.databases import load_database
 
@@ -88,10 +92,17 @@ def eval_command(
     from ..evaluation.outputs import evaluation_document, write_plots, write_scores_csv
     from ..evaluation.runner import evaluate
 
-    note(f"radn: {db.name}: {len(db.pairs)} pairs, human scores {db.scale}")
+    at = "" if viewing.native else f", scored at --scale {viewing.text}"
+    note(f"radn: {db.name}: {len(db.pairs)} pairs, human scores {db.scale}{at}")
     with progress_shown() as progress:
         result = evaluate(
-            db, metrics, scorer=scorer, workers=workers, pairs_per_step=pairs_per_step, progress=progress
+            db,
+            metrics,
+            scorer=scorer,
+            workers=workers,
+            pairs_per_step=pairs_per_step,
+            progress=progress,
+            scale=viewing,
         )
     for name, (count, reason) in result.skipped.items():
         note(f"radn: note: {name} skipped on {count} pair(s): {reason}")
@@ -112,7 +123,8 @@ def eval_command(
 eval_command.__doc__ = f"""Agreement with human scores: SROCC, KRCC, PLCC (raw and logistic), RMSE, per type.
 
 RADN and the classical PSNR, SSIM and MS-SSIM are computed on the same pairs, side by side (higher
-SROCC is better). The database's layout is detected from its files:
+SROCC is better); with --scale, all of them on the pairs resized alike. The database's layout is
+detected from its files:
 
 {_LAYOUT_HELP}
 """

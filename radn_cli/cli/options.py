@@ -1,5 +1,5 @@
 """Options that several commands share: weights, device, precision, batch size, workers, verbosity,
-and the heatmap's map and colour range.
+the viewing scale, and the heatmap's map and colour range.
 
 Each is defined once, with its help text and default, so that every command offers it the same way.
 """
@@ -117,3 +117,26 @@ def check_map_options(kind: str, value_range: str) -> tuple[str, str | tuple[flo
         return kind, parse_range(value_range)
     except ValueError as exc:
         raise UsageError(f"--range {exc}") from None
+
+
+ScaleOpt = Annotated[
+    str,
+    typer.Option(
+        "--scale",
+        metavar="<native|PIXELS|FACTOR>",
+        help="Size the pairs are scored at: native (as they are), the long side in pixels (a whole "
+        "number, e.g. 1024: a photo seen whole on a screen; much faster for large images) or a factor "
+        "(e.g. 0.5). Both images are resized alike (antialiased), never enlarged; the scale is recorded "
+        "with the scores.",
+    ),
+]
+
+
+def check_scale(text: str):
+    """--scale as a ``viewing.Scale`` (a usage error, exit 2, when it is not one)."""
+    from ..viewing import parse_scale
+
+    try:
+        return parse_scale(text)
+    except ValueError as exc:
+        raise UsageError(f"--scale {exc}") from None

@@ -10,9 +10,21 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import RadnError, UsageError
+from ..heatmap.choices import DEFAULT_MAP, DEFAULT_RANGE, ColorRange
 from .console import load_torch, note, progress_shown, warn
 from .inputs import check_outputs, make_scorer
-from .options import BatchOpt, DeviceOpt, Precision, PrecisionOpt, VerboseOpt, WeightsOpt, WorkersOpt
+from .options import (
+    BatchOpt,
+    DeviceOpt,
+    MapOpt,
+    Precision,
+    PrecisionOpt,
+    RangeOpt,
+    VerboseOpt,
+    WeightsOpt,
+    WorkersOpt,
+    check_map_options,
+)
 
 if TYPE_CHECKING:
     from ..report import Results
@@ -44,14 +56,8 @@ def report(
             "computed.",
         ),
     ] = False,
-    kind: Annotated[
-        str,
-        typer.Option(
-            "--map",
-            help="Heatmap shown: scores (per-patch quality), weights (where the model looks) or "
-            "contribution (w_i * s_i / sum w).",
-        ),
-    ] = "scores",
+    kind: MapOpt = DEFAULT_MAP,
+    value_range: RangeOpt = DEFAULT_RANGE,
     workers: WorkersOpt = 0,
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
@@ -62,12 +68,10 @@ def report(
     """Write an HTML report of a results CSV: summary, histogram, methods, pairs with heatmaps.
 
     It works offline (open the page from disk). Heatmaps are computed with the model only for pairs
-    whose heatmap is not in the report's folder yet (`radn batch --report` draws them as it scores).
+    whose heatmap is not in the report's folder yet (`radn batch --report` draws them as it scores),
+    each at the --scale its row was scored at.
     """
-    from ..constants import HEATMAP_MAPS
-
-    if kind not in HEATMAP_MAPS:
-        raise UsageError(f"--map must be one of {', '.join(HEATMAP_MAPS)}, not {kind!r}")
+    kind, spec = check_map_options(kind, value_range)
     check_report_output(output, results)
     from ..report import read_results
 
@@ -75,7 +79,7 @@ def report(
     load_torch()
     info = _weights_info(weights)
     scorer = None if no_heatmaps else (lambda: make_scorer(weights, device, precision, batch_size))
-    write_html_report(table, output, info=info, scorer=scorer, kind=kind, workers=workers)
+    write_html_report(table, output, info=info, scorer=scorer, kind=kind, value_range=spec, workers=workers)
 
 
 def check_report_output(output: Path, results: Path) -> None:
@@ -112,14 +116,23 @@ def write_html_report(
     scorer: Callable[[], Scorer] | None,
     kind: str,
     workers: int,
+    value_range: str | ColorRange = DEFAULT_RANGE,
 ) -> None:
-    """Build the report of ``results`` and say what was written (and what could not be drawn)."""
+    """Build the report of ``results`` and say what was written (and what could not be drawn);
+    ``kind`` and ``value_range``: the heatmaps' map and colour range (``check_map_options``)."""
     from ..report import build_report, weights_mismatch
 
     warn(weights_mismatch(results, info, heatmaps=scorer is not None))
     with progress_shown() as progress:
         built = build_report(
-            results, output, info=info, scorer=scorer, kind=kind, workers=workers, progress=progress
+            results,
+            output,
+            info=info,
+            scorer=scorer,
+            kind=kind,
+            value_range=value_range,
+            workers=workers,
+            progress=progress,
         )
     if built.problems:
         more = f" (and {len(built.problems) - 1} more)" if len(built.problems) > 1 else ""

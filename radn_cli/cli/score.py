@@ -3,7 +3,9 @@
 On a terminal both show progress while they work (``WorkProgress``: after 2 s, on stderr) and, after
 the scores, a line that says what they mean (``scale_line``: the weights' scale and direction). The
 maps they draw are the per-patch scores unless --map says otherwise, coloured over the weights' score
-scale unless --range says otherwise (``heatmap.choices``), so that the maps of two images compare.
+scale unless --range says otherwise (``heatmap.choices``), so that the maps of two images compare,
+and drawn over the image at its input resolution also when --scale had it scored smaller
+(``viewing``).
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ from .options import (
     Precision,
     PrecisionOpt,
     RangeOpt,
+    ScaleOpt,
     VerboseOpt,
     WeightsOpt,
     check_map_options,
+    check_scale,
 )
 
 if TYPE_CHECKING:
+    from ..viewing import Scale
     from ..weights import WeightsInfo
 
 
@@ -64,6 +69,7 @@ def score(
             "--quiet", "-q", help="Nothing on the terminal but errors: no progress, map, ranking or scale."
         ),
     ] = False,
+    scale: ScaleOpt = "native",
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
     batch_size: BatchOpt = None,
@@ -76,12 +82,14 @@ def score(
     stderr: progress while it works, each image's map, the ranking, and the score scale.
     """
     kind, spec = check_map_options(kind, value_range)
+    viewing = check_scale(scale)
     check_inputs(ref)  # a missing reference is reported at once; missing distorted images get a row
     check_outputs(heatmap)
     records: list[dict] = []
     interactive = stderr.is_terminal and not quiet and not json_out
     with WorkProgress("loading", enabled=not quiet) as progress:
         ref_image = load_checked(ref)  # a bad reference is reported before the model is loaded
+        scored_size = viewing.size(ref_image.width, ref_image.height, str(ref))  # and one it cannot scale
         scorer = make_scorer(weights, device, precision, batch_size)
         from ..pairing import Pair
         from ..pipeline import score_pairs
@@ -97,12 +105,15 @@ def score(
         heatmap_outputs = heatmap_paths(heatmap, dist) if heatmap is not None else {}
         colours = _colours(scorer.info, kind, spec, drawn=heatmap is not None)
         pairs = [Pair(ref, path) for path in dist]
-        patches = _patches(ref_image)
+        patches = _patches(*scored_size)
         progress.begin("scoring", patches * (1 + len(pairs)), "patches")
-        counted = _Counted(scorer, progress) if progress.active else scorer
-        with closing(score_pairs(counted, pairs, known={ref: ref_image})) as scored:
+        step = _StepCounter(progress) if progress.active else None
+        scored_pairs = score_pairs(scorer, pairs, known={ref: ref_image}, scale=viewing, progress=step)
+        with closing(scored_pairs) as scored:
             for done, item in enumerate(scored, 1):
                 progress.update(patches * (1 + done))  # a pair that failed is done too
+                if step is not None:
+                    step.restart()
                 path = item.pair.dist
                 if item.error:
                     error(item.error, verbose, item.exception)
@@ -121,7 +132,8 @@ def score(
                     _show_terminal_heatmap(path, item.result, kind, colours, scorer.info.higher_is_better)
     summary = summary_record(records, higher_is_better=scorer.info.higher_is_better)
     if json_out:
-        sys.stdout.write(json.dumps(score_document(ref, scorer, records, summary), indent=2) + "\n")
+        document = score_document(ref, scorer, records, summary, scale=viewing.text)
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
     elif interactive and summary["scored"] > 1:
         _show_ranking(records, scorer.info.higher_is_better)
     if stderr.is_terminal and not quiet and summary["scored"]:
@@ -150,6 +162,7 @@ def heatmap(
             show_default=False,
         ),
     ] = None,
+    scale: ScaleOpt = "native",
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
     batch_size: BatchOpt = None,
@@ -158,18 +171,18 @@ def heatmap(
 ) -> None:
     """Draw the per-patch map over the distorted image at input resolution, with a colour legend."""
     kind, spec = check_map_options(kind, value_range)
+    viewing = check_scale(scale)
     raw = raw or []
     check_inputs(ref, dist)
     check_outputs(output, *raw)
     with WorkProgress("loading") as progress:
         ref_image, dist_image = load_pair(ref, dist)  # bad images are reported before the model loads
+        ref_pixels, dist_pixels = _scaled(ref_image, viewing), _scaled(dist_image, viewing)
         scorer = make_scorer(weights, device, precision, batch_size)
         from ..records import format_score
 
-        progress.begin("scoring", 2 * _patches(ref_image), "patches")
-        result = scorer.score_pair(
-            ref_image.tensor, dist_image.tensor, progress=(lambda done, _: progress.update(done))
-        )
+        progress.begin("scoring", 2 * _patches(ref_pixels.shape[2], ref_pixels.shape[1]), "patches")
+        result = scorer.score_pair(ref_pixels, dist_pixels, progress=(lambda done, _: progress.update(done)))
         colours = _colours(scorer.info, kind, spec, drawn=True)
     sys.stdout.write(f"{format_score(result.score)}\t{dist}\n")
     _write_heatmap(output, dist, dist_image, result, kind, raw, scorer.info, colours)
@@ -193,31 +206,34 @@ def scale_line(info: WeightsInfo) -> str:
     return line
 
 
-class _Counted:
-    """The scorer as the pipeline calls it, telling ``progress`` about each chunk of patches done."""
+class _StepCounter:
+    """``score_pairs``' progress (patches done of each step, from 0) on the bar of all patches: a step
+    starts where the bar stood when the pairs before it were done (``restart``)."""
 
-    def __init__(self, scorer, progress: WorkProgress) -> None:
-        self._scorer, self._progress = scorer, progress
+    def __init__(self, progress: WorkProgress) -> None:
+        self.progress = progress
+        self.base = 0
 
-    def __getattr__(self, name: str):
-        return getattr(self._scorer, name)
+    def __call__(self, done: int, total: int) -> None:
+        self.progress.update(self.base + done)
 
-    def encode_references(self, images):
-        base = self._progress.done
-        return self._scorer.encode_references(
-            images, progress=lambda done, _: self._progress.update(base + done)
-        )
-
-    def score_many(self, items):
-        base = self._progress.done
-        return self._scorer.score_many(items, progress=lambda done, _: self._progress.update(base + done))
+    def restart(self) -> None:
+        self.base = self.progress.done
 
 
-def _patches(image) -> int:
+def _patches(width: int, height: int) -> int:
     from ..tiling import grid_shape
 
-    rows, cols = grid_shape(image.height, image.width)
+    rows, cols = grid_shape(height, width)
     return rows * cols
+
+
+def _scaled(image, viewing: Scale):
+    """The pixels of ``image`` to score at the viewing scale (its own at native)."""
+    from ..viewing import scaled_pixels
+
+    pixels = scaled_pixels(image, viewing)
+    return image.tensor if pixels is None else pixels
 
 
 def _colours(info: WeightsInfo, kind: str, spec, *, drawn: bool) -> tuple[float, float] | None:
@@ -274,19 +290,24 @@ def _show_ranking(records: list[dict], higher_is_better: bool) -> None:
 def _write_heatmap(
     out: Path, dist: Path, image, result, kind: str, raw: list[Path], info: WeightsInfo, colours
 ) -> None:
-    from ..heatmap import save_heatmap
+    """The map over ``image`` at its input resolution (``viewing.heatmap_at_input``: also for a pair
+    scored at another --scale) and its raw per-patch values."""
+    from ..heatmap import patch_map, write_raw
+    from ..viewing import heatmap_at_input
 
     try:
-        save_heatmap(
-            out,
+        heatmap_at_input(
             image,
             result,
             kind=kind,
-            raw=raw,
             title=f"{dist.name}: score {result.score:.4f}",
             higher_is_better=info.higher_is_better,
             value_range=colours,
-        )
+        ).save(out)
+        for path in raw:
+            write_raw(
+                path, patch_map(result.patch_scores.numpy(), result.patch_weights.numpy(), result.grid, kind)
+            )
     except OSError as exc:
         raise RadnError(f"cannot write heatmap: {exc.strerror or exc}", out) from exc
     written = [str(path) for path in (out, *raw)]

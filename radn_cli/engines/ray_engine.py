@@ -6,7 +6,8 @@ thousands of distorted images still spreads over the pool), and hands them to Ra
 scores them: each actor loads the weights once (they travel through Ray's object store, so the
 workers need no copy of the file) into its own :class:`~radn_cli.Scorer` and runs
 :func:`~radn_cli.pipeline.score_pairs` on each chunk, so a bad pair comes back as its error row just
-as in one process. Results stream back in the order of the pairs (``preserve_order``), as
+as in one process, at the engine's viewing ``scale`` (``--scale``; the actors resize the images).
+Results stream back in the order of the pairs (``preserve_order``), as
 :class:`~radn_cli.pipeline.ScoredPair` items without their images.
 
 An actor that dies is restarted and its chunk retried by Ray Data; the driver only ever sees a chunk's
@@ -30,6 +31,7 @@ from ..errors import RadnError, UsageError, first_line
 from ..pairing import Pair
 from ..pipeline import ScoredPair, score_pairs
 from ..scoring import PairScore, load_scorer
+from ..viewing import parse_scale
 from ..weights import read_info, resolve_weights
 
 CHUNK = 16  # pairs of one reference scored by one actor call
@@ -72,9 +74,17 @@ class ChunkScorer:
     """One actor of the pool: a Scorer made once, then chunks of pairs scored into result rows."""
 
     def __init__(
-        self, weights: list, name: str, device: str, precision: str, batch_size: int | None, threads
+        self,
+        weights: list,
+        name: str,
+        device: str,
+        precision: str,
+        batch_size: int | None,
+        threads,
+        scale: str = "native",
     ):
         ray = import_ray()
+        self.scale = scale
         torch.set_num_threads(max(1, int(threads)))
         data = ray.get(weights[0])  # nested in a list, so the ref reaches here unresolved
         with tempfile.TemporaryDirectory() as folder:
@@ -84,7 +94,7 @@ class ChunkScorer:
 
     def __call__(self, chunk: dict) -> list[dict]:
         pairs = [Pair(Path(chunk["ref"]), Path(dist)) for dist in chunk["dists"]]
-        return [to_row(item) for item in score_pairs(self.scorer, pairs, workers=1)]
+        return [to_row(item) for item in score_pairs(self.scorer, pairs, workers=1, scale=self.scale)]
 
 
 def to_row(item: ScoredPair) -> dict:
@@ -130,7 +140,7 @@ class RayEngine:
     ``address``: a running cluster (``ray start --head`` prints it; ``auto``; ``ray://HOST:10001``);
     None starts a local instance. ``actors``: pool size (default: one per GPU with GPU actors, else
     one per CPU). ``gpus_per_actor``: default 1 when the cluster has GPUs, else 0 (CPU actors, one
-    core each).
+    core each). ``scale``: the viewing scale (``--scale``), the rows record it as ``self.scale``.
     """
 
     def __init__(
@@ -142,8 +152,10 @@ class RayEngine:
         gpus_per_actor: float | None = None,
         precision: str = "fp32",
         batch_size: int | None = None,
+        scale: str = "native",
     ) -> None:
         import_ray()  # before any work: a missing Ray is a one-line error
+        self.scale = parse_scale(scale).text
         resolved = resolve_weights(weights)
         self.path = resolved.path
         self.info = read_info(resolved.path)
@@ -222,6 +234,7 @@ class RayEngine:
                     "precision": self.precision,
                     "batch_size": self.batch_size,
                     "threads": 1,
+                    "scale": self.scale,
                 },
                 compute=ray.data.ActorPoolStrategy(size=min(pool["actors"], len(chunks))),
                 num_cpus=1,

@@ -27,6 +27,7 @@ def evaluation_document(result: Evaluation, scorer=None) -> dict:
         "model": None
         if scorer is None
         else {"weights": scorer.info.weights_id, "precision": scorer.precision},
+        "scale": result.scale,
         "failed": len(result.errors),
         "skipped": {
             name: {"pairs": count, "reason": reason} for name, (count, reason) in result.skipped.items()

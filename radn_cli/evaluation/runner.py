@@ -1,7 +1,8 @@
 """`radn eval`: score every pair of a human-rated database with RADN and classical metrics, then correlate.
 
 Each pair is decoded once (``pipeline.score_pairs``) and every requested metric (``metrics.METRICS``)
-runs on it; RADN encodes each reference once.
+runs on it; RADN encodes each reference once. At a viewing scale other than native (``--scale``)
+every metric sees the pair resized alike.
 PSNR, SSIM and MS-SSIM are computed on R, G and B and averaged (``channels="rgb"``): luma-only
 versions cannot see colour distortions at all (TID2013's saturation change scores as identical).
 Correlations are oriented so that a good metric gets a positive SROCC: quality scores (higher is
@@ -18,6 +19,7 @@ import numpy as np
 from ..errors import RadnError
 from ..pipeline import ScoredPair, score_pairs
 from ..progress import SILENT, Progress
+from ..viewing import Scale, parse_scale
 from . import classical
 from .databases import RatedDatabase, RatedPair
 from .metrics import METRICS, Metric
@@ -32,6 +34,7 @@ class Evaluation:
     reports: dict[str, dict] = field(default_factory=dict)  # metric -> correlation_report
     errors: list[tuple[RatedPair, str]] = field(default_factory=list)  # pairs that could not be read
     skipped: dict[str, tuple[int, str]] = field(default_factory=dict)  # metric -> (pairs, first reason)
+    scale: str = "native"  # the viewing scale the pairs were scored at (--scale)
 
     @property
     def human(self) -> np.ndarray:
@@ -45,7 +48,8 @@ def measure(metric: Metric, item: ScoredPair) -> float:
     if metric.model:
         return item.result.score
     function = getattr(classical, metric.function)
-    return float(function(item.ref.tensor, item.dist.tensor, channels="rgb"))
+    ref, dist = item.tensors  # as scored: resized at a viewing scale other than native
+    return float(function(ref, dist, channels="rgb"))
 
 
 def evaluate(
@@ -56,13 +60,16 @@ def evaluate(
     workers: int = 0,
     pairs_per_step: int = 0,
     progress: Progress = SILENT,
+    scale: Scale | str | None = None,
 ) -> Evaluation:
     """Score every pair with every metric ("radn" needs a Scorer) and correlate with the human scores.
 
     Pairs go through ``pipeline.score_pairs`` in reference order (decoded ahead in ``workers``
-    threads, each reference encoded once, ``pairs_per_step`` pairs per forward pass on a GPU).
+    threads, each reference encoded once, ``pairs_per_step`` pairs per forward pass on a GPU), at
+    the viewing ``scale`` (None: native).
     ``progress``: one stage, "evaluating", and each pair that could not be read or scored.
     """
+    scale = parse_scale(scale)
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise RadnError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
@@ -71,13 +78,14 @@ def evaluate(
         raise RadnError(f"the {model[0]} metric needs a Scorer")
     pairs = database.pairs
     predictions = {m: np.full(len(pairs), np.nan) for m in metrics}
-    result = Evaluation(database, tuple(metrics), predictions)
+    result = Evaluation(database, tuple(metrics), predictions, scale=scale.text)
     order = sorted(range(len(pairs)), key=lambda i: (str(pairs[i].ref), str(pairs[i].dist)))
     scored = score_pairs(
         scorer if model else None,
         (pairs[i] for i in order),
         workers=workers,
         pairs_per_step=pairs_per_step,
+        scale=scale,
     )
     progress.start("evaluating", len(pairs))
     with closing(scored):

@@ -7,6 +7,10 @@ and views of the images still missing (decoded in threads), then the page (``pag
 is scored, with its decoded images and per-patch result, so the report after the batch needs no
 second pass of the model.
 
+The maps are those of ``radn heatmap`` (``--map``, default ``heatmap.DEFAULT_MAP``), coloured over
+the same range (``--range``, default fixed: for scores the weights' score scale, so that the maps
+of two pairs compare): ``colours`` resolves it once for the weights at hand.
+
 Prints nothing: progress goes to a ``progress.Progress`` (stages "heatmaps" and "pictures"); problems
 come back in ``Built.problems``.
 """
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import RadnError, reason
+from ..heatmap.choices import DEFAULT_MAP, DEFAULT_RANGE, ColorRange, color_range, scale_range
 from ..images import LoadedImage, load_image
 from ..pairing import Pair
 from ..pipeline import ScoredPair, score_pairs
@@ -35,7 +40,11 @@ if TYPE_CHECKING:
     from ..scoring import Scorer
     from ..weights import WeightsInfo
 
-DEFAULT_MAP = "scores"  # per-patch quality: where the distorted image is judged worse
+
+def colours(info: WeightsInfo | None, kind: str, value_range: str | ColorRange) -> ColorRange | None:
+    """The colour range of the report's ``kind`` maps for ``--range`` ``value_range`` (parsed by
+    ``heatmap.choices.parse_range``) and the weights' score scale; None: each map's own min..max."""
+    return color_range(kind, value_range, scale_range(info.metadata) if info is not None else None)
 
 
 def _writing(folder: Path, exc: OSError) -> RadnError:
@@ -53,12 +62,23 @@ class BatchHeatmaps:
     stops the pictures. ``error`` sums up what went wrong, for a warning after the batch.
     """
 
-    def __init__(self, output: Path, info: WeightsInfo, precision: str, *, kind: str = DEFAULT_MAP) -> None:
+    def __init__(
+        self,
+        output: Path,
+        info: WeightsInfo,
+        precision: str,
+        *,
+        kind: str = DEFAULT_MAP,
+        value_range: str | ColorRange = DEFAULT_RANGE,
+        scale: str = "native",
+    ) -> None:
         self.assets = Assets(files_folder(output))
         self.weights = info.weights_id
         self.precision = precision
         self.higher_is_better = info.higher_is_better
         self.kind = kind
+        self.colours = colours(info, kind, value_range)
+        self.scale = scale
         self.first_problem: str | None = None  # what went wrong first
         self.problem_count = 0
         self.stopped = False  # a picture could not be written: no more are made
@@ -86,14 +106,22 @@ class BatchHeatmaps:
         ref_key, dist_key = self.assets.image_key(item.pair.ref), self.assets.image_key(item.pair.dist)
         heatmap_key = None
         if ref_key is not None and dist_key is not None:
-            heatmap_key = self.assets.heatmap_key(ref_key, dist_key, self.weights, self.precision, self.kind)
-            if self.assets.heatmap(heatmap_key).is_file():
+            heatmap_key = self.assets.heatmap_key(
+                ref_key, dist_key, self.weights, self.precision, self.kind, self.colours, self.scale
+            )
+            if self.assets.has_heatmap(heatmap_key):
                 heatmap_key = None  # drawn already (its name says what it shows)
         try:
             if item.result is not None and (item.ref is None or item.dist is None):
                 item = self._decoded(item, ref_key, dist_key, heatmap_key is not None)
             self.assets.add_pair(
-                item, ref_key, dist_key, heatmap_key, kind=self.kind, higher_is_better=self.higher_is_better
+                item,
+                ref_key,
+                dist_key,
+                heatmap_key,
+                kind=self.kind,
+                higher_is_better=self.higher_is_better,
+                colours=self.colours,
             )
         except OSError as exc:
             self._problem(str(_writing(self.assets.folder, exc)))
@@ -144,37 +172,43 @@ def compute_heatmaps(
     scorer: Scorer,
     *,
     kind: str,
+    colours: ColorRange | None = None,
     workers: int = 0,
     progress: Progress = SILENT,
 ) -> tuple[int, list[str]]:
-    """Score the pairs of ``wanted`` and draw their heatmaps (and the pictures of their images, which
-    are decoded anyway); returns how many were drawn and a line for each pair that failed."""
-    todo = sorted(wanted, key=lambda key: str(wanted[key][0].ref_path))  # one encoding per reference
-    pairs = [Pair(wanted[key][0].ref_path, wanted[key][0].dist_path) for key in todo]
+    """Score the pairs of ``wanted`` (each at the viewing scale of its row) and draw their heatmaps
+    (and the pictures of their images, which are decoded anyway); returns how many were drawn and a
+    line for each pair that failed."""
+    first = {key: plans[0] for key, plans in wanted.items()}
+    # one run per scale; in it, one encoding per reference
+    todo = sorted(wanted, key=lambda key: (first[key].row.scale, str(first[key].ref_path)))
     drawn, problems = 0, []
     progress.start("heatmaps", len(todo))
-    with closing(score_pairs(scorer, pairs, workers=workers)) as scored:
-        for key, item in zip(todo, scored):
-            first = wanted[key][0]
-            try:
-                assets.add_pair(
-                    item,
-                    first.ref_key,
-                    first.dist_key,
-                    key,
-                    kind=kind,
-                    higher_is_better=scorer.info.higher_is_better,
-                )
-            except OSError as exc:
-                raise _writing(assets.folder, exc) from None
-            if item.error:
-                note = f"no heatmap: {item.error}"
-                problems.append(note)
-            else:
-                drawn, note = drawn + 1, ""
-            for plan in wanted[key]:
-                plan.heatmap_ready, plan.heatmap_note = not item.error, note
-            progress.advance()
+    for scale in dict.fromkeys(first[key].row.scale for key in todo):
+        keys = [key for key in todo if first[key].row.scale == scale]
+        pairs = [Pair(first[key].ref_path, first[key].dist_path) for key in keys]
+        with closing(score_pairs(scorer, pairs, workers=workers, scale=scale)) as scored:
+            for key, item in zip(keys, scored):
+                try:
+                    assets.add_pair(
+                        item,
+                        first[key].ref_key,
+                        first[key].dist_key,
+                        key,
+                        kind=kind,
+                        higher_is_better=scorer.info.higher_is_better,
+                        colours=colours,
+                    )
+                except OSError as exc:
+                    raise _writing(assets.folder, exc) from None
+                if item.error:
+                    note = f"no heatmap: {item.error}"
+                    problems.append(note)
+                else:
+                    drawn, note = drawn + 1, ""
+                for plan in wanted[key]:
+                    plan.heatmap_ready, plan.heatmap_note = not item.error, note
+                progress.advance()
     return drawn, problems
 
 
@@ -234,6 +268,7 @@ def build_report(
     info: WeightsInfo | None,
     scorer: Callable[[], Scorer] | None,
     kind: str = DEFAULT_MAP,
+    value_range: str | ColorRange = DEFAULT_RANGE,
     workers: int = 0,
     progress: Progress = SILENT,
 ) -> Built:
@@ -241,27 +276,32 @@ def build_report(
 
     ``info``: the weights' metadata (score scale and direction; None when unknown). ``scorer``:
     gives the model for heatmaps the folder lacks, called only when some are missing; None draws
-    none (--no-heatmaps; heatmaps already drawn are still shown). Raises RadnError when the page or
-    its pictures cannot be written.
+    none (--no-heatmaps; heatmaps already drawn are still shown). ``kind`` and ``value_range``: the
+    map and its colour range (``radn heatmap``'s --map and --range). Raises RadnError when the page
+    or its pictures cannot be written.
     """
     assets = Assets(files_folder(output), base=results.path.parent)
     try:
         assets.create()
+        assets.add_ramp()
     except OSError as exc:
         raise _writing(assets.folder, exc) from None
     rank_by_reference(results.rows, higher_is_better=info.higher_is_better if info is not None else True)
-    plans = plan_rows(results, assets, kind)
+    span = colours(info, kind, value_range)
+    plans = plan_rows(results, assets, kind, span)
     built = Built(output, assets.folder, len(plans), 0)
     wanted = missing_heatmaps(plans)
     if wanted and scorer is not None:
         built.computed, built.problems = compute_heatmaps(
-            wanted, assets, scorer(), kind=kind, workers=workers, progress=progress
+            wanted, assets, scorer(), kind=kind, colours=span, workers=workers, progress=progress
         )
     built.problems += make_pictures(plans, assets, workers=workers, progress=progress)
     for plan in plans:  # the page leaves out pictures that could not be made
         plan.ref_key = plan.ref_key if plan.ref_key and assets.has_image(plan.ref_key) else None
         plan.dist_key = plan.dist_key if plan.dist_key and assets.has_image(plan.dist_key) else None
     built.heatmaps = sum(plan.heatmap_ready for plan in plans)
-    context = page_context(results, plans, assets, info=info, kind=kind, heatmaps=scorer is not None)
+    context = page_context(
+        results, plans, assets, info=info, kind=kind, colours=span, heatmaps=scorer is not None
+    )
     write_report(output, context, assets.folder)
     return built

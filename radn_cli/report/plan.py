@@ -24,8 +24,11 @@ class Planned:
     heatmap_note: str = ""
 
 
-def plan_rows(results: Results, assets: Assets, kind: str) -> list[Planned]:
-    """Each row with its image keys and heatmap key, and whether that heatmap is drawn already."""
+def plan_rows(
+    results: Results, assets: Assets, kind: str, colours: tuple[float, float] | None = None
+) -> list[Planned]:
+    """Each row with its image keys and heatmap key (its map, coloured over ``colours``, at its
+    viewing scale), and whether that heatmap is drawn already."""
     keys: dict[Path, str | None] = {}
     plans = []
     for row in results.rows:
@@ -40,9 +43,9 @@ def plan_rows(results: Results, assets: Assets, kind: str) -> list[Planned]:
             plan.heatmap_note = "no heatmap: image not found"
         else:
             plan.heatmap_key = assets.heatmap_key(
-                plan.ref_key, plan.dist_key, row.weights, row.precision, kind
+                plan.ref_key, plan.dist_key, row.weights, row.precision, kind, colours, row.scale
             )
-            plan.heatmap_ready = assets.heatmap(plan.heatmap_key).is_file()
+            plan.heatmap_ready = assets.has_heatmap(plan.heatmap_key)
             if not plan.heatmap_ready:
                 plan.heatmap_note = "heatmap not computed (radn report --no-heatmaps)"
         plans.append(plan)

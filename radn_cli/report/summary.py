@@ -1,6 +1,11 @@
 """The numbers a report shows about a set of scores: mean, median, the 95% confidence interval of the
 mean (Student t), per-method summaries and histogram bins.
 
+The interval needs :data:`MIN_INTERVAL` scores (with 2, Student's t has one degree of freedom, its
+quantile is 12.7, and the interval of two scores on a 1..5 scale ran from -0.26 to 6.01); fewer get
+none. Where the weights state a score scale, an interval is clipped to it (a mean cannot lie
+beyond it) and says so (``low_clipped``, ``high_clipped``).
+
 Plain Python (``math``), no scipy at run time: the t quantile comes from the exact finite series of
 the t distribution's CDF for whole degrees of freedom (Abramowitz and Stegun 26.7.3-4), inverted by
 bisection (beyond 10,000 degrees of freedom, where that series gets long, the Cornish-Fisher
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 from .table import ResultRow
 
 _SERIES_LIMIT = 10_000
+MIN_INTERVAL = 3  # scores needed for a confidence interval of the mean
 
 
 def t_cdf_central(t: float, df: int) -> float:
@@ -59,9 +65,10 @@ def t_quantile(p: float, df: int) -> float:
 
 
 def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float] | None:
-    """The ``level`` confidence interval of the mean of ``values`` (Student t), None under 2 values."""
+    """The ``level`` confidence interval of the mean of ``values`` (Student t), None under
+    :data:`MIN_INTERVAL` values."""
     n = len(values)
-    if n < 2:
+    if n < MIN_INTERVAL:
         return None
     mean = math.fsum(values) / n
     half = t_quantile(0.5 + level / 2.0, n - 1) * statistics.stdev(values, mean) / math.sqrt(n)
@@ -81,32 +88,61 @@ class Summary:
     high: float | None
     minimum: float | None
     maximum: float | None
+    low_clipped: bool = False  # the interval reached past the score scale and was cut at its end
+    high_clipped: bool = False
 
 
-def summarize(name: str, rows: Sequence[ResultRow]) -> Summary:
+def summarize(name: str, rows: Sequence[ResultRow], bounds: tuple[float, float] | None = None) -> Summary:
+    """The summary of the scored ``rows``; the interval clipped to ``bounds`` (the weights' score
+    scale, low first), if given.
+
+    >>> from radn_cli.report.table import ResultRow
+    >>> rows = [ResultRow(1, "r", "d", s, 6, 96, 64, "w", "fp32", "") for s in (4.9, 5.0, 4.2)]
+    >>> s = summarize("all", rows, (1.0, 5.0))
+    >>> round(s.low, 3), s.high, s.low_clipped, s.high_clipped
+    (3.617, 5.0, False, True)
+    >>> summarize("two", rows[:2]).low is None
+    True
+    """
     scores = [row.score for row in rows if row.ok]
     failed = len(rows) - len(scores)
     if not scores:
         return Summary(name, 0, failed, None, None, None, None, None, None)
+    low = high = None
+    low_clipped = high_clipped = False
     interval = mean_interval(scores)
+    if interval is not None:
+        low, high = interval
+        if bounds is not None:
+            low_clipped, high_clipped = low < bounds[0], high > bounds[1]
+            low, high = max(low, bounds[0]), min(high, bounds[1])
     return Summary(
         name,
         len(scores),
         failed,
         math.fsum(scores) / len(scores),
         statistics.median(scores),
-        interval[0] if interval else None,
-        interval[1] if interval else None,
+        low,
+        high,
         min(scores),
         max(scores),
+        low_clipped,
+        high_clipped,
     )
 
 
 def method_summaries(
-    rows: Sequence[ResultRow], methods: Sequence[str], *, higher_is_better: bool
+    rows: Sequence[ResultRow],
+    methods: Sequence[str],
+    *,
+    higher_is_better: bool,
+    bounds: tuple[float, float] | None = None,
 ) -> list[Summary]:
-    """One summary per method, best mean first (methods without a score last)."""
-    summaries = [summarize(method, [row for row in rows if row.method == method]) for method in methods]
+    """One summary per method (intervals clipped to ``bounds``), best mean first (methods without a
+    score last)."""
+    summaries = [
+        summarize(method, [row for row in rows if row.method == method], bounds) for method in methods
+    ]
     sign = -1.0 if higher_is_better else 1.0
     return sorted(summaries, key=lambda s: (s.mean is None, sign * (s.mean or 0.0), s.name))
 

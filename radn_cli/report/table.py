@@ -2,9 +2,10 @@
 distorted versions of its reference (which depends on the score direction of the weights).
 
 Reading goes through the project's one strict CSV reader (``csvtable.read_table``) with the results
-columns of ``results.COLUMNS``: every column named in the header, ``ref``, ``dist``, ``weights`` and
-``precision`` filled in every row, and each row holding either a score or an error. Anything else is
-one error naming the file and the line. Imports nothing heavy.
+columns of ``results.COLUMNS``: every column named in the header (``scale`` may be missing: a CSV
+written before it was scored at native size), ``ref``, ``dist``, ``weights`` and ``precision`` filled
+in every row, and each row holding either a score or an error. Anything else is one error naming the
+file and the line. Imports nothing heavy.
 
 File names that are not UTF-8 come back as the results writer wrote them (``surrogateescape``), so
 that the paths still name the files; ``readable`` is how such text is shown.
@@ -26,9 +27,11 @@ from pathlib import Path, PurePath
 
 from ..csvtable import HeaderError, Row, read_table
 from ..errors import RadnError
-from ..results import COLUMNS
+from ..results import COLUMNS, LEGACY_COLUMNS
+from ..viewing import parse_scale
 
 _FILLED = ("ref", "dist", "weights", "precision")  # written in every row, failed ones too
+NATIVE = "native"
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
@@ -57,8 +60,9 @@ class ResultRow:
     weights: str
     precision: str
     error: str
+    scale: str = NATIVE  # the viewing scale it was scored at (--scale)
     method: str | None = None
-    rank: int | None = None  # 1 = best of its reference's versions scored with its weights and precision
+    rank: int | None = None  # 1 = best of its reference's versions scored alike (``rank_group``)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +94,11 @@ class Results:
     def precisions(self) -> Counter[str]:
         return Counter(row.precision for row in self.rows)
 
+    @property
+    def scales(self) -> Counter[str]:
+        """Rows per viewing scale (``native`` unless --scale said otherwise)."""
+        return Counter(row.scale for row in self.rows)
+
 
 def _number(row: Row, column: str, kind: type, path: Path) -> float | int | None:
     text = row.cells[column].strip()
@@ -117,9 +126,14 @@ def _result_row(row: Row, path: Path) -> ResultRow:
         weights=cells["weights"],
         precision=cells["precision"],
         error=cells["error"].strip(),
+        scale=cells["scale"].strip() or NATIVE,
     )
     if result.score is None and not result.error:
         raise RadnError(f"line {row.line}: neither a score nor an error", path)
+    try:
+        result.scale = parse_scale(result.scale).text
+    except ValueError as exc:
+        raise RadnError(f"line {row.line}: scale {exc}", path) from None
     return result
 
 
@@ -131,9 +145,12 @@ def read_results(path: str | Path) -> Results:
     are kept as the results writer wrote them (module doc).
     """
     path = Path(path)
-    blank = tuple(column for column in COLUMNS if column not in _FILLED)
+    blank = tuple(column for column in LEGACY_COLUMNS if column not in _FILLED)
+    optional = tuple(column for column in COLUMNS if column not in LEGACY_COLUMNS)
     try:
-        _, table = read_table(path, COLUMNS, what="results CSV", may_be_blank=blank, errors="surrogateescape")
+        _, table = read_table(
+            path, LEGACY_COLUMNS, optional, what="results CSV", may_be_blank=blank, errors="surrogateescape"
+        )
     except HeaderError as exc:
         raise RadnError(f"not a radn results CSV: {exc.message}", path) from None
     rows = [_result_row(row, path) for row in table]
@@ -163,16 +180,16 @@ def detect_methods(dists: Sequence[str]) -> list[str | None]:
     return methods
 
 
-def rank_group(row: ResultRow) -> tuple[str, str, str]:
-    """The rows a row is ranked among: its reference's, scored with its weights and precision (a
-    resumed CSV may hold a pair twice, scored with other weights or in another precision, and
-    scores of different weights do not compare)."""
-    return row.ref, row.weights, row.precision
+def rank_group(row: ResultRow) -> tuple[str, str, str, str]:
+    """The rows a row is ranked among: its reference's, scored with its weights and precision at its
+    viewing scale (a resumed CSV may hold a pair twice, scored with other weights, in another
+    precision or at another scale, and such scores do not compare)."""
+    return row.ref, row.weights, row.precision, row.scale
 
 
 def rank_by_reference(rows: Sequence[ResultRow], *, higher_is_better: bool = True) -> None:
     """Set each scored row's ``rank`` among the scored rows of its ``rank_group`` (1 = best)."""
-    groups: dict[tuple[str, str, str], list[ResultRow]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str], list[ResultRow]] = defaultdict(list)
     for row in rows:
         if row.ok:
             groups[rank_group(row)].append(row)

@@ -7,8 +7,9 @@ Guarantees
   exception) leaves whole rows only. ``os.fsync`` runs at most every ``fsync_interval`` seconds and
   on :meth:`ResultsWriter.close`, so a power loss costs at most the last few seconds of rows; whatever
   torn bytes it leaves at the end of the file are removed by the next ``resume``.
-* **Every key exactly once.** A key is ``(ref, dist, weights, precision)``, the cell strings as
-  written. At every moment the file holds at most one row per key:
+* **Every key exactly once.** A key is ``(ref, dist, weights, precision, scale)``, the cell strings
+  as written (an empty ``scale``, and every row of a file written before that column, is
+  ``native``). At every moment the file holds at most one row per key:
 
   - on ``resume=True`` the existing file is read and, when needed, rewritten *atomically* (temporary
     file in the same folder, ``fsync``, ``os.replace``, ``fsync`` of the folder) without: rows that
@@ -18,16 +19,19 @@ Guarantees
   - :meth:`ResultsWriter.done_keys` gives the keys of the successful rows kept; the batch skips them.
   - :meth:`ResultsWriter.write` refuses (``ValueError``) a second row for a key the file already holds.
 
-  Hence an interrupted-and-resumed run ends with the same set of rows as an uninterrupted one (rows
-  in another order). The alternative, appending the retried row and leaving the old error row for
-  readers to supersede ("take the last row per key"), leaves duplicates in the final CSV and pushes
-  de-duplication onto every consumer; rewriting once at resume costs one pass over the file.
+  Hence an interrupted-and-resumed run ends with the same set of rows as an uninterrupted one, and
+  once it is complete :meth:`ResultsWriter.put_in_order` rewrites the file (atomically, durably,
+  under the lock) with the rows in the input order: the same file as an uninterrupted run's. The
+  alternative, appending the retried row and leaving the old error row for readers to supersede
+  ("take the last row per key"), leaves duplicates in the final CSV and pushes de-duplication onto
+  every consumer; rewriting once at resume (and once more at the end) costs a pass over the file.
   :attr:`ResultsWriter.resume_report` says what a resume dropped, for the CLI to log. Consumers can
   rely on one row per key and need no "last row wins" rule. Note: an error row is removed at resume
   even if the resumed batch no longer lists that pair; the batch then writes no row for it.
 
   The batch's side of the contract: build keys from the same strings it writes (``str(path)``, the
-  weights name, the precision name), skip the keys in ``done_keys()``, write each remaining key once.
+  weights name, the precision name, the scale's text), skip the keys in ``done_keys()``, write each
+  remaining key once, and call ``put_in_order`` with its keys when it completes.
 * **One writer per output.** See :class:`OutputLock`: ``<output>.lock`` is created with
   ``O_CREAT | O_EXCL`` and holds the pid and host of its owner, and the owner holds an
   ``fcntl.flock`` on it. The flock is authoritative: the kernel drops it when the process dies in any
@@ -49,8 +53,17 @@ lock), ``resume`` (reading an existing file), ``writer`` (``ResultsWriter``).
 from __future__ import annotations
 
 from .resume import ResumeReport
-from .rows import COLUMNS, HEADER_LINE, Key, encode_row
+from .rows import COLUMNS, HEADER_LINE, LEGACY_COLUMNS, Key, encode_row
 from .writable import check_writable
 from .writer import ResultsWriter
 
-__all__ = ["COLUMNS", "HEADER_LINE", "Key", "ResultsWriter", "ResumeReport", "check_writable", "encode_row"]
+__all__ = [
+    "COLUMNS",
+    "HEADER_LINE",
+    "LEGACY_COLUMNS",
+    "Key",
+    "ResultsWriter",
+    "ResumeReport",
+    "check_writable",
+    "encode_row",
+]

@@ -10,7 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RadnError
-from .rows import COLUMNS, ENCODING, ENCODING_ERRORS, HEADER_LINE, Key, encode_row, row_failed, row_key
+from .rows import (
+    COLUMNS,
+    ENCODING,
+    ENCODING_ERRORS,
+    HEADER_LINE,
+    LEGACY_COLUMNS,
+    Key,
+    encode_row,
+    from_legacy,
+    row_failed,
+    row_key,
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,7 @@ def _split_records(text: str) -> list[tuple[str, int, bool]]:
             start, quotes, first = pos, 0, line
 
 
-def _parse_record(record: str) -> list[str] | None:
+def _parse_record(record: str, columns: tuple[str, ...] = COLUMNS) -> list[str] | None:
     """The cells of one complete record, or None when it is not a valid results row."""
     if "\x00" in record:
         return None
@@ -56,7 +67,7 @@ def _parse_record(record: str) -> list[str] | None:
         rows = list(csv.reader(io.StringIO(record, newline=""), strict=True))
     except csv.Error:
         return None
-    if len(rows) != 1 or len(rows[0]) != len(COLUMNS):
+    if len(rows) != 1 or len(rows[0]) != len(columns):
         return None
     return rows[0]
 
@@ -66,7 +77,8 @@ def _is_blank(record: str) -> bool:
 
 
 def read_existing(data: bytes, display: Path) -> tuple[dict[Key, list[str]], ResumeReport]:
-    """Successful rows by key (last one wins, first position kept) and what was dropped."""
+    """Successful rows by key (last one wins, first position kept) and what was dropped. A file
+    written before the ``scale`` column is read as scored at native size, and rewritten with it."""
     text = data.decode(ENCODING, ENCODING_ERRORS)
     rewrite = False
     if text.startswith("\ufeff"):
@@ -79,7 +91,9 @@ def read_existing(data: bytes, display: Path) -> tuple[dict[Key, list[str]], Res
     if header_index is None:  # blank lines only
         return {}, ResumeReport(0, 0, 0, 0, len(text.encode(ENCODING, ENCODING_ERRORS)), rewritten=True)
     header_text, header_line, terminated = records[header_index]
-    if _parse_record(header_text) != list(COLUMNS) or not terminated:
+    header = _parse_record(header_text, LEGACY_COLUMNS)
+    columns = LEGACY_COLUMNS if terminated and header == list(LEGACY_COLUMNS) else COLUMNS
+    if _parse_record(header_text, columns) != list(columns) or not terminated:
         found = header_text.strip()
         found = found if len(found) <= 80 else found[:77] + "..."
         raise RadnError(
@@ -90,7 +104,9 @@ def read_existing(data: bytes, display: Path) -> tuple[dict[Key, list[str]], Res
     rewrite = rewrite or header_index > 0 or header_text != HEADER_LINE
 
     body = records[header_index + 1 :]
-    parsed = [None if not ok else _parse_record(record) for record, _, ok in body]
+    parsed = [None if not ok else _parse_record(record, columns) for record, _, ok in body]
+    if columns is LEGACY_COLUMNS:
+        parsed = [None if cells is None else from_legacy(cells) for cells in parsed]
     # the torn tail: trailing records that are not valid rows
     end = len(body)
     while end > 0 and parsed[end - 1] is None and not _is_blank(body[end - 1][0]):

@@ -1,5 +1,9 @@
 """Row encoding: the results ``COLUMNS`` and header line, a row's cells (``row_cells``) and key
-(``row_key``), and ``encode_row`` (one CSV line as bytes, ready for a single ``os.write``)."""
+(``row_key``), and ``encode_row`` (one CSV line as bytes, ready for a single ``os.write``).
+
+``scale`` (the viewing scale, ``native`` or what ``--scale`` gave) is the last column, added after
+the others so that no column moved; files written before it (``LEGACY_COLUMNS``) hold pairs scored
+at native size, and an empty ``scale`` cell means ``native`` too."""
 
 from __future__ import annotations
 
@@ -9,19 +13,29 @@ import numbers
 import os
 from collections.abc import Mapping
 
-COLUMNS = ("ref", "dist", "score", "patches", "width", "height", "weights", "precision", "error")
+LEGACY_COLUMNS = ("ref", "dist", "score", "patches", "width", "height", "weights", "precision", "error")
+COLUMNS = (*LEGACY_COLUMNS, "scale")
 HEADER_LINE = ",".join(COLUMNS) + "\n"
-Key = tuple[str, str, str, str]
+LEGACY_HEADER_LINE = ",".join(LEGACY_COLUMNS) + "\n"
+NATIVE = "native"  # the scale of a row without one (viewing.NATIVE; this module imports nothing of radn)
+Key = tuple[str, str, str, str, str]
 
 ENCODING = "utf-8"
 ENCODING_ERRORS = "surrogateescape"  # file names that are not UTF-8 are written byte for byte
-_REF, _DIST, _WEIGHTS, _PRECISION, _ERROR = (
-    COLUMNS.index(column) for column in ("ref", "dist", "weights", "precision", "error")
+_REF, _DIST, _WEIGHTS, _PRECISION, _ERROR, _SCALE = (
+    COLUMNS.index(column) for column in ("ref", "dist", "weights", "precision", "error", "scale")
 )
 
 
 def row_key(cells: list[str]) -> Key:
-    return cells[_REF], cells[_DIST], cells[_WEIGHTS], cells[_PRECISION]
+    """(ref, dist, weights, precision, scale): a pair scored with other weights, in another precision
+    or at another scale is another row."""
+    return cells[_REF], cells[_DIST], cells[_WEIGHTS], cells[_PRECISION], cells[_SCALE] or NATIVE
+
+
+def from_legacy(cells: list[str]) -> list[str]:
+    """The cells of a row of a file written before the ``scale`` column (scored at native size)."""
+    return [*cells, NATIVE]
 
 
 def row_failed(cells: list[str]) -> bool:

@@ -1,12 +1,13 @@
 """The writer: ``ResultsWriter`` opens (or atomically rewrites, on resume) the CSV under the output lock
 and appends each row with one ``os.write``, ``fsync``-ing at most every ``fsync_interval`` seconds and
-on close."""
+on close; ``put_in_order`` rewrites it atomically once a resumed run is complete, so that its rows
+stand in the order of the input, as those of a run that was never interrupted."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -58,6 +59,7 @@ class ResultsWriter:
         self.resume_report: ResumeReport | None = None
         self._done: set[Key] = set()
         self._present: set[Key] = set()
+        self._rows: dict[Key, list[str]] = {}  # the file's rows, in the file's order
         check_writable(self.path)
         self._real = Path(os.path.realpath(self.path))
         lock = OutputLock(self._real, display=self.path)
@@ -85,6 +87,7 @@ class ResultsWriter:
             self.resume_report = report
             self._done = set(kept)
             self._present = set(kept)
+            self._rows = dict(kept)
             if report.rewritten:
                 self._rewrite(list(kept.values()))
             self._fd = os.open(self._real, os.O_WRONLY | os.O_APPEND)
@@ -112,7 +115,8 @@ class ResultsWriter:
     # -- API -----------------------------------------------------------------------------------------
 
     def done_keys(self) -> set[Key]:
-        """(ref, dist, weights, precision) of the successful rows found on resume (empty otherwise)."""
+        """(ref, dist, weights, precision, scale) of the successful rows found on resume (empty
+        otherwise)."""
         return set(self._done)
 
     def write(self, row: Mapping[str, object]) -> None:
@@ -142,10 +146,37 @@ class ResultsWriter:
             raise
         self._size = start + len(data)
         self._present.add(key)
+        self._rows[key] = cells
         now = time.monotonic()
         if now - self._last_sync >= self.fsync_interval:
             os.fsync(self._fd)
             self._last_sync = now
+
+    def put_in_order(self, keys: Iterable[Key]) -> bool:
+        """Put the rows in the order of ``keys`` (a batch's pairs, in its input order), after the rows
+        of other keys (scored with other weights, precision or scale, or of pairs no longer listed),
+        which keep their order. A resumed run appended its rows after those found on resume; this
+        makes its file the same as that of a run that never stopped.
+
+        Nothing is written when the rows are in that order already (always so without ``resume``);
+        otherwise the file is rewritten atomically and durably (``atomic_write(durable=True)``, under
+        the lock): a crash or Ctrl-C in the middle leaves the file as it was, every row in it.
+        Returns whether the file was rewritten.
+        """
+        if self._fd is None:
+            raise ValueError("put_in_order() on a closed ResultsWriter")
+        wanted = [key for key in dict.fromkeys(keys) if key in self._rows]
+        listed = set(wanted)
+        order = [key for key in self._rows if key not in listed] + wanted
+        if order == list(self._rows):
+            return False
+        self._rewrite([self._rows[key] for key in order])
+        fd, self._fd = self._fd, os.open(self._real, os.O_WRONLY | os.O_APPEND)  # the new file
+        os.close(fd)
+        self._rows = {key: self._rows[key] for key in order}
+        self._size = os.fstat(self._fd).st_size
+        self._last_sync = time.monotonic()
+        return True
 
     def close(self) -> None:
         """fsync and close the file, then remove the lock. Safe to call twice."""

@@ -163,19 +163,47 @@
     });
   });
 
+  // The legend of a heatmap, as text under it (readable at any size): the map, its colour bar, the
+  // numbers at its ends and middle, what low and high mean, and whether the range is fixed.
+  function showLegend(row) {
+    var legend = row.hk ? row.hl : null;
+    $("detail-legend").hidden = !legend;
+    if (!legend) return;
+    var label = data.map + (legend.f ? " (fixed range" : " (range of this map");
+    if (legend.f && legend.b) label += "; " + legend.b + (legend.b === 1 ? " patch" : " patches") + " beyond it";
+    if (legend.s !== null) label += "; sum = image score = " + legend.s;
+    $("legend-label").textContent = label + ")";
+    var ticks = legend.t.length === 3 ? legend.t : ["", legend.t[0] || "no finite values", ""];
+    $("legend-low").textContent = ticks[0];
+    $("legend-mid").textContent = ticks[1];
+    $("legend-high").textContent = ticks[2];
+    $("legend-low-words").textContent = data.mapWords[0];
+    $("legend-high-words").textContent = data.mapWords[1];
+    $("legend-unscored").hidden = !legend.u;
+  }
+
+  function named(row) {
+    var name = row.dist.split(/[\\/]/).pop();
+    return row.m ? row.m + " / " + name : name;
+  }
+
   function openDetail(row) {
     $("detail-title").textContent = row.dist;
     var facts = [row.failed ? "failed" : "score " + score(row.s)];
     if (row.r !== null) facts.push("rank " + rankText(row) + " for its reference");
     if (row.m) facts.push("method " + row.m);
-    if (row.w && row.h) facts.push(row.w + "\u00d7" + row.h + " px, " + row.p + " patches");
+    var scored = row.sc && row.sc !== "native" ? "scored at " : "";
+    if (row.w && row.h) facts.push(scored + row.w + "\u00d7" + row.h + " px, " + row.p + " patches");
+    if (row.sc) facts.push("--scale " + row.sc);
     $("detail-facts").textContent = facts.join(" \u00b7 ");
     $("detail-error").textContent = row.e;
     $("detail-error").hidden = !row.e;
+    var method = row.m ? " (method " + row.m + ")" : "";
     show($("detail-ref"), row.ri && picture(row.ri, "_v"), "detail-ref-caption", "reference: " + row.ref);
-    show($("detail-dist"), row.di && picture(row.di, "_v"), "detail-dist-caption", "distorted: " + row.dist);
+    show($("detail-dist"), row.di && picture(row.di, "_v"), "detail-dist-caption", "distorted" + method + ": " + row.dist);
     show($("detail-heat"), row.hk && files + "heat/" + row.hk + ".jpg", "detail-heat-caption",
-      row.hk ? data.map + " (heatmap)" : row.hn);
+      row.hk ? data.map + " heatmap of " + named(row) : row.hn);
+    showLegend(row);
     var dialog = $("detail");
     if (!dialog.open) dialog.showModal();
   }
