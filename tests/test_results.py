@@ -603,10 +603,10 @@ WORKER = textwrap.dedent(
         done = writer.done_keys()
         print("ready", flush=True)
         for i in range(count):
-            key = (f"refs/r{i // 4}, x.png", f'dists/"{i}" é.png', "radn-v1", "fp32")
+            key = (f"refs/r{i // 4}, x.png", f'dists/"{i}" é.png', "radn-v1", "fp32", "native")
             if key in done:
                 continue
-            row = dict(zip(("ref", "dist", "weights", "precision"), key))
+            row = dict(zip(("ref", "dist", "weights", "precision"), key[:4]))  # no scale: native
             if i % 7 == 0 and attempt < 6:  # fails until the last attempt, as a flaky file would
                 row["error"] = f"cannot decode\\nattempt {attempt}"
             else:
@@ -622,7 +622,7 @@ def expected_rows() -> list[dict[str, str]]:
     rows = []
     for i in range(COUNT):
         values = (f"refs/r{i // 4}, x.png", f'dists/"{i}" é.png', repr(math.sin(i) / 7 + i), str(3 * i))
-        rows.append(dict(zip(COLUMNS, (*values, str(64 + i), "48", "radn-v1", "fp32", ""), strict=True)))
+        rows.append(dict(zip(COLUMNS, (*values, str(64 + i), "48", "radn-v1", "fp32", "", ""), strict=True)))
     return sorted(rows, key=lambda r: r["dist"])
 
 
