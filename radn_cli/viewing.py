@@ -194,7 +194,7 @@ def heatmap_at_input(
     map itself gets (its range, the patches beyond it, the sum of a product map), so that it reads as
     at native size. The cells are too small for lines between patches; those are left out.
     """
-    from .heatmap import heatmap_image, image_pixels, patch_map, render_overlay
+    from .heatmap import heatmap_image, image_pixels, render_overlay, result_map
 
     width, height = image.width, image.height
     options = dict(kind=kind, title=title, higher_is_better=higher_is_better, value_range=value_range)
@@ -203,7 +203,7 @@ def heatmap_at_input(
         return drawn if legend else drawn.crop((0, 0, width, height))
     import numpy as np
 
-    values = patch_map(result.patch_scores.numpy(), result.patch_weights.numpy(), result.grid, kind)
+    values = result_map(result, kind)
     cell, rows, cols = _cells(result, width, height)
     pixels = image_pixels(image)
     # the colours: every patch has at least one cell (a patch is >= 32 px here, a cell <= 15), so an

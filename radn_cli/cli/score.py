@@ -251,14 +251,14 @@ def _colours(info: WeightsInfo, kind: str, spec, *, drawn: bool) -> tuple[float,
 
 
 def _show_terminal_heatmap(path: Path, result, kind: str, colours, higher_is_better: bool) -> None:
-    from ..heatmap import MAP_LABELS, patch_map, terminal_heatmap
+    from ..heatmap import MAP_LABELS, result_map, terminal_heatmap
 
     grid = f"{result.grid[0]}x{result.grid[1]} patches"
     about = f"{MAP_LABELS[kind]} map ({grid}), score {result.score:.4f}"
     title = f"{path}: {about}"
     if len(title) > stderr.width:  # a long path would push what the map shows off the line: name only
         title = f"{path.name}: {about}"
-    values = patch_map(result.patch_scores.numpy(), result.patch_weights.numpy(), result.grid, kind)
+    values = result_map(result, kind)
     map_ = terminal_heatmap(
         values,
         max_width=stderr.width,
@@ -292,7 +292,7 @@ def _write_heatmap(
 ) -> None:
     """The map over ``image`` at its input resolution (``viewing.heatmap_at_input``: also for a pair
     scored at another --scale) and its raw per-patch values."""
-    from ..heatmap import patch_map, write_raw
+    from ..heatmap import result_map, write_raw
     from ..viewing import heatmap_at_input
 
     try:
@@ -304,10 +304,9 @@ def _write_heatmap(
             higher_is_better=info.higher_is_better,
             value_range=colours,
         ).save(out)
+        values = result_map(result, kind)
         for path in raw:
-            write_raw(
-                path, patch_map(result.patch_scores.numpy(), result.patch_weights.numpy(), result.grid, kind)
-            )
+            write_raw(path, values)
     except OSError as exc:
         raise RadnError(f"cannot write heatmap: {exc.strerror or exc}", out) from exc
     written = [str(path) for path in (out, *raw)]

@@ -5,9 +5,10 @@ RADN scores the distorted image on a row-major grid of non-overlapping ``patch``
 score ``s_i`` and a weight ``w_i > 0`` and the image score is ``sum(w_i s_i) / sum(w_i)``. This package
 turns those per-patch values into
 
-* a ``[rows, cols]`` map (:func:`patch_map`, in :mod:`.maps`): the scores (the default: where quality
-  is lost), the weights (where the model looks), or each patch's product ``w_i s_i / sum(w)``, what it
-  adds to the image score (the products add up to the image score);
+* a ``[rows, cols]`` map (:func:`patch_map`, in :mod:`.maps`; :func:`result_map` of a scored pair):
+  the scores (the default: where quality is lost), the weights (where the model looks), or each
+  patch's product ``w_i s_i / sum(w)``, what it adds to the image score (the products add up to the
+  image score);
 * an overlay image at input resolution with a colour-bar legend (:func:`render_overlay`, in
   :mod:`.overlay`), its colours over a fixed range by default (:mod:`.choices`: for scores the
   weights' score scale, so that the maps of several images compare);
@@ -49,6 +50,7 @@ _HOME = {
     "MAP_LABELS": "maps",
     "direction_labels": "maps",
     "patch_map": "maps",
+    "result_map": "maps",
     "legend_height": "overlay",
     "render_overlay": "overlay",
     "write_raw": "raw_csv",
@@ -76,6 +78,7 @@ __all__ = [
     "parse_range",
     "patch_map",
     "render_overlay",
+    "result_map",
     "save_heatmap",
     "scale_range",
     "terminal_heatmap",
@@ -95,7 +98,7 @@ if TYPE_CHECKING:
         scale_range,
     )
     from .colormap import COLORMAP
-    from .maps import MAP_LABELS, direction_labels, patch_map
+    from .maps import MAP_LABELS, direction_labels, patch_map, result_map
     from .overlay import legend_height, render_overlay
     from .raw_csv import write_raw, write_raw_csv
     from .save import heatmap_image, image_pixels, save_heatmap

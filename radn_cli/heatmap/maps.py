@@ -54,6 +54,13 @@ def direction_labels(kind: str, *, higher_is_better: bool = True) -> tuple[str, 
     return low[0], high[0]
 
 
+def result_map(result: Any, kind: str) -> np.ndarray:
+    """The ``kind`` map of a scored pair's ``result``: its ``patch_scores`` and ``patch_weights``
+    (tensors, one value per patch, read with their own ``numpy()``: this package imports no torch) on
+    its ``grid`` (rows, cols), as :func:`patch_map` makes it."""
+    return patch_map(result.patch_scores.numpy(), result.patch_weights.numpy(), result.grid, kind)
+
+
 def patch_map(patch_scores: Any, patch_weights: Any, grid: tuple[int, int], kind: str) -> np.ndarray:
     """The ``[rows, cols]`` float64 map of one image's per-patch ``kind``.
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .maps import patch_map
+from .maps import result_map
 from .overlay import render_overlay
 from .raw_csv import write_raw
 
@@ -22,10 +22,6 @@ def image_pixels(image: Any) -> np.ndarray:
     """The uint8 ``[H, W, 3]`` pixels of a decoded image (``image.tensor``: float ``[3, H, W]`` in [0, 1])."""
     pixels = image.tensor.permute(1, 2, 0).mul(255).round().clamp(0, 255).byte().numpy()
     return np.ascontiguousarray(pixels)
-
-
-def _values(result: Any, kind: str) -> np.ndarray:
-    return patch_map(result.patch_scores.numpy(), result.patch_weights.numpy(), result.grid, kind)
 
 
 def heatmap_image(
@@ -42,7 +38,7 @@ def heatmap_image(
     min..max); ``image`` and ``result`` as for :func:`save_heatmap`."""
     return render_overlay(
         image_pixels(image),
-        _values(result, kind),
+        result_map(result, kind),
         kind=kind,
         title=title,
         higher_is_better=higher_is_better,
@@ -77,4 +73,4 @@ def save_heatmap(
     ).save(out)
     raws = [] if raw is None else [raw] if isinstance(raw, (str, PathLike)) else list(raw)
     for path in raws:
-        write_raw(path, _values(result, kind))
+        write_raw(path, result_map(result, kind))

@@ -27,7 +27,7 @@ from PIL import Image
 
 from ..atomic import atomic_write
 from ..constants import PATCH
-from ..heatmap import COLORMAP, image_pixels, patch_map
+from ..heatmap import COLORMAP, image_pixels, result_map
 from ..viewing import heatmap_at_input
 
 THUMB = 128  # px, longest side: the table shows thumbnails at 64 css px (sharp on 2x screens)
@@ -201,7 +201,7 @@ def legend_facts(result: Any, kind: str, colours: tuple[float, float] | None) ->
     patches lie ``beyond`` a fixed range, the ``sum`` of a product map (the image score), whether part
     of the image is ``unscored`` (the edge strip no patch covers, or a patch without a value), and
     the ``patches`` of the map."""
-    values = patch_map(result.patch_scores.numpy(), result.patch_weights.numpy(), result.grid, kind)
+    values = result_map(result, kind)
     finite = values[np.isfinite(values)]
     if colours is not None:
         lo, hi = float(colours[0]), float(colours[1])
