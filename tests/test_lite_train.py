@@ -181,3 +181,19 @@ def test_stored_statistics_score_as_the_image_does(photos, tmp_path):
         exact = float(model.from_stats(*stats).score)
         stored = float(model.from_stats(*(s.half().float() for s in stats)).score)
     assert stored == pytest.approx(exact, abs=0.01)
+
+
+def test_texture_statistics_train_and_keep_their_own_store(photos, tmp_path):
+    store = tmp_path / "store"
+    train(settings(photos, tmp_path / "plain", features=str(store), steps=2, val_every=2))
+    with pytest.raises(UsageError, match="other settings"):  # a store without them cannot serve
+        train(settings(photos, tmp_path / "t", features=str(store), texture=True, steps=2))
+    best = train(
+        settings(
+            photos, tmp_path / "t", features=str(tmp_path / "t_store"), texture=True, steps=2, val_every=2
+        )
+    )
+    model = load_weights(best).model
+    assert model.config.texture and model.compare_mean.shape == (995,)
+    assert model.compare_std.gt(0).all() and not torch.equal(model.compare_mean, torch.zeros(995))
+    assert json.loads(read_info(best).metadata["recipe"])["texture"] is True

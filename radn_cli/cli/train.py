@@ -211,6 +211,14 @@ def train(
             "see; coarser ignores what a 1-2 px misalignment changes. Default: 1.",
         ),
     ] = None,
+    texture: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--texture/--no-texture",
+            help="radn-lite: also compare the two images' patch means and variances of every feature "
+            "channel (nearly blind to a 1-2 px misalignment, as DISTS). Default: off.",
+        ),
+    ] = None,
     features: Annotated[
         Optional[Path],
         typer.Option(

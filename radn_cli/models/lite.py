@@ -11,6 +11,12 @@ themselves are summarised on RADN's grid of 32x32 patches; from there on it is R
   images: what is there) and the log mean squared difference of the channel-normalised taps (what
   differs, as LPIPS compares features); the pixels add their mean, standard deviation and squared
   difference per colour channel;
+* **texture comparison** (``texture``, optional): per patch and channel of the taps finer than a patch,
+  the log squared difference of the two images' patch means of the channel-normalised taps and the log
+  ratio of their patch variances (DISTS compares textures so). A 1-2 px misalignment moves what is in
+  a patch by a few percent and leaves these nearly alone, while noise, blur and compression change
+  them: measured on the TID2013 dev set with the ImageNet trunk, a 1-px shift's pointwise difference at
+  stride 2 is 3x the median visibly distorted image's, its patch-mean difference 0.1x;
 * **patch-level attention** over all patches of an image, one per branch (``Nonlocal1`` distorted,
   ``Nonlocal2`` reference), on 512-d patch vectors;
 * **score and weight heads** on the fused vector (difference, distorted, reference and comparison
@@ -43,7 +49,11 @@ DEFORM_TAP = 3  # the stride-8 tap (40 channels)
 PIXEL_STATS = 6  # per colour channel: mean and standard deviation over the patch
 BRANCH_IN = TAP_CHANNELS + PIXEL_STATS  # 550 per-patch inputs of each branch
 COMPARE_IN = TAP_CHANNELS + 3  # 547: per tap channel and per colour channel
+TEXTURE_TAPS = tuple(i for i, (_, stride) in enumerate(TAPS) if stride < PATCH)  # more than a cell a patch
+TEXTURE_CHANNELS = sum(TAPS[i][0] for i in TEXTURE_TAPS)  # 224
+TEXTURE_IN = 2 * TEXTURE_CHANNELS  # 448: patch-mean difference and variance ratio per channel
 LOG_EPS = 1e-6
+VARIANCE_EPS = 1e-5  # of a channel-normalised tap over a patch: a flat patch's floor
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ class RADNLiteConfig:
     width: int = 512  # patch vector size (attention and heads)
     dropout: float = 0.1  # in both heads, training mode only
     compare_from: int = 1  # the finest stride (1: the pixels, 2, 4 ... 32) whose differences the heads see
+    texture: bool = False  # add the texture comparison (module doc) to the heads' comparison statistics
 
     def __post_init__(self) -> None:
         if self.arch != ARCH:
@@ -68,6 +79,11 @@ class RADNLiteConfig:
             raise ValueError(
                 f"compare_from is a stride of the taps (1, 2, 4 ... 32), not {self.compare_from}"
             )
+
+    @property
+    def compare_in(self) -> int:
+        """How many comparison statistics a patch has: 547, or 995 with ``texture``."""
+        return COMPARE_IN + (TEXTURE_IN if self.texture else 0)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -126,14 +142,27 @@ def compare_stats(
     dist_taps: list[torch.Tensor],
     rows: int,
     cols: int,
+    texture: bool = False,
 ) -> torch.Tensor:
     """What differs in each patch: (B, N, 547), the log mean squared difference per colour channel and
-    per channel of the taps normalised over their channels at each position (as LPIPS compares)."""
+    per channel of the taps normalised over their channels at each position (as LPIPS compares); with
+    ``texture`` (B, N, 995): then per channel of the taps finer than a patch the log squared difference
+    of the two images' patch means of the normalised taps (224), then the log ratio of their patch
+    variances, distorted over reference (224; module doc)."""
     parts = [cell_means((dist_pixels.float() - ref_pixels.float()) ** 2, 1, rows, cols)]
-    for (_, stride), r, d in zip(TAPS, ref_taps, dist_taps):
-        difference = F.normalize(d.float(), dim=1, eps=1e-10) - F.normalize(r.float(), dim=1, eps=1e-10)
-        parts.append(cell_means(difference * difference, stride, rows, cols))
-    return torch.log(torch.cat(parts, -1) + LOG_EPS)
+    means, ratios = [], []
+    for tap, ((_, stride), r, d) in enumerate(zip(TAPS, ref_taps, dist_taps)):
+        r = F.normalize(r.float(), dim=1, eps=1e-10)
+        d = F.normalize(d.float(), dim=1, eps=1e-10)
+        parts.append(cell_means((d - r) ** 2, stride, rows, cols))
+        if texture and tap in TEXTURE_TAPS:
+            mean_r, mean_d = cell_means(r, stride, rows, cols), cell_means(d, stride, rows, cols)
+            var_r = (cell_means(r * r, stride, rows, cols) - mean_r * mean_r).clamp_min(0)
+            var_d = (cell_means(d * d, stride, rows, cols) - mean_d * mean_d).clamp_min(0)
+            means.append((mean_d - mean_r) ** 2)
+            ratios.append(torch.log((var_d + VARIANCE_EPS) / (var_r + VARIANCE_EPS)))
+    pointwise = torch.log(torch.cat(parts + means, -1) + LOG_EPS)
+    return torch.cat([pointwise, *ratios], -1) if texture else pointwise
 
 
 class RADNLite(nn.Module):
@@ -159,15 +188,16 @@ class RADNLite(nn.Module):
         # standardisation of the per-patch statistics (set from training data, then fixed)
         self.register_buffer("branch_mean", torch.zeros(BRANCH_IN))
         self.register_buffer("branch_std", torch.ones(BRANCH_IN))
-        self.register_buffer("compare_mean", torch.zeros(COMPARE_IN))
-        self.register_buffer("compare_std", torch.ones(COMPARE_IN))
+        self.register_buffer("compare_mean", torch.zeros(config.compare_in))
+        self.register_buffer("compare_std", torch.ones(config.compare_in))
         strides = [1] * 3 + [stride for channels, stride in TAPS for _ in range(channels)]
-        # 0 for a difference the heads ignore; a plain attribute (made from the config, not a weight,
-        # and it must survive loading weights onto the meta device)
-        self.compare_seen = torch.tensor([float(s >= config.compare_from) for s in strides], device="cpu")
+        # 0 for a pointwise difference the heads ignore (the texture comparison is always seen); a plain
+        # attribute (made from the config, not a weight, and it must survive loading onto the meta device)
+        seen = [float(s >= config.compare_from) for s in strides] + [1.0] * (config.compare_in - COMPARE_IN)
+        self.compare_seen = torch.tensor(seen, device="cpu")
         width = config.width
         self.embed = nn.Linear(BRANCH_IN, width)  # both branches (Siamese)
-        self.embed_compare = nn.Linear(COMPARE_IN, width)
+        self.embed_compare = nn.Linear(config.compare_in, width)
         if config.attention:
             self.Nonlocal1 = PatchAttention(width, width // 2)  # distorted branch
             self.Nonlocal2 = PatchAttention(width, width // 2)  # reference branch
@@ -245,7 +275,7 @@ class RADNLite(nn.Module):
         return (
             branch_stats(ref, ref_taps, rows, cols),
             branch_stats(dist, dist_taps, rows, cols),
-            compare_stats(ref, dist, ref_taps, dist_taps, rows, cols),
+            compare_stats(ref, dist, ref_taps, dist_taps, rows, cols, self.config.texture),
         )
 
     # ---- per-image stages on per-patch statistics ------------------------------------------------
@@ -262,7 +292,8 @@ class RADNLite(nn.Module):
     def head(
         self, ref: torch.Tensor, dist: torch.Tensor, compare_stats: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Embedded branches (B, N, width) and comparison statistics (B, N, 547) -> (scores, weights)."""
+        """Embedded branches (B, N, width) and comparison statistics (B, N, 547 or 995) -> (scores,
+        weights)."""
         seen = self.compare_seen.to(compare_stats.device)
         compare = (compare_stats - self.compare_mean) / self.compare_std * seen
         compare = F.relu(self.embed_compare(compare))
@@ -284,7 +315,7 @@ class RADNLite(nn.Module):
 
     def shared_reference_stats(self, dist: torch.Tensor, ref: torch.Tensor):
         """K distorted versions (K, 3, H, W) of one reference (3, H, W) -> per-patch statistics
-        (ref (1, N, 550), dist (K, N, 550), compare (K, N, 547)); the reference's trunk runs once."""
+        (ref (1, N, 550), dist (K, N, 550), compare (K, N, 547 or 995)); the reference's trunk runs once."""
         k = dist.shape[0]
         rows, cols = ref.shape[1] // PATCH, ref.shape[2] // PATCH
         layout = (
@@ -299,7 +330,7 @@ class RADNLite(nn.Module):
         return (
             branch_stats(ref[None], [t[:1] for t in ref_taps], rows, cols),
             branch_stats(dist, dist_taps, rows, cols),
-            compare_stats(refs, dist, ref_taps, dist_taps, rows, cols),
+            compare_stats(refs, dist, ref_taps, dist_taps, rows, cols, self.config.texture),
         )
 
     def forward_shared_reference(self, dist: torch.Tensor, ref: torch.Tensor) -> RADNOutput:

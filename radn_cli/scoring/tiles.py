@@ -32,7 +32,7 @@ import torch
 from ..constants import PATCH
 from ..devices import exact_fp32
 from ..models.efficientnet_lite import fold_batchnorm
-from ..models.lite import BRANCH_IN, COMPARE_IN, DEFORM_TAP, RADNLite, branch_stats, compare_stats
+from ..models.lite import BRANCH_IN, DEFORM_TAP, RADNLite, branch_stats, compare_stats
 from .common import PairScore, ReferenceEncoding
 
 HALO = 512  # pixels of image context around each tile's core (a multiple of 32)
@@ -140,7 +140,8 @@ class TileEngine:
         state = reference.engine_state
         rows_all, cols_all = reference.grid
         dist_stats = torch.empty(rows_all, cols_all, BRANCH_IN, device=self.device)
-        compare = torch.empty(rows_all, cols_all, COMPARE_IN, device=self.device)
+        texture = self.model.config.texture
+        compare = torch.empty(rows_all, cols_all, self.model.config.compare_in, device=self.device)
         for tile in state["tiles"]:
             kept = state["kept"] or self._reference_tile(state["image"], tile)
             ref_pixels, ref_taps, offsets, ref_deformed = kept
@@ -152,7 +153,7 @@ class TileEngine:
             where = slice(*tile.rows), slice(*tile.cols)
             dist_stats[where] = tile.core(branch_stats(pixels, taps, rows, cols), cols)
             compare[where] = tile.core(
-                compare_stats(ref_pixels, pixels, ref_deformed, taps, rows, cols), cols
+                compare_stats(ref_pixels, pixels, ref_deformed, taps, rows, cols, texture), cols
             )
             report((tile.rows[1] - tile.rows[0]) * (tile.cols[1] - tile.cols[0]))
         dist = self.model.embed_distorted(dist_stats.flatten(0, 1)[None])

@@ -74,6 +74,7 @@ class TrainConfig:
     stage: str = "heads"  # LITE_STAGES: heads (trunk frozen, on stored per-patch statistics), end-to-end
     width: int = 256  # patch vector size (attention and heads)
     compare_from: int = 1  # the finest stride (1 = pixels, 2 ... 32) whose differences the heads see
+    texture: bool = False  # add the texture comparison (patch-mean and variance per channel) to the heads
     features: str = ""  # heads stage: folder of the stored statistics; "": OUT/features
     feature_visits: int = 3000  # heads stage: photo visits stored (per_photo versions each)
     trunk_lr: float = 0.1  # end-to-end stage: the trunk's learning rate, relative to lr
@@ -157,6 +158,7 @@ class TrainConfig:
                 attention=self.attention,
                 width=self.width,
                 compare_from=self.compare_from,
+                texture=self.texture,
             )
         return RADNConfig(arch=self.arch, deformable=self.deformable, attention=self.attention)
 

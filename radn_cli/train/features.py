@@ -3,7 +3,7 @@
 With the trunk frozen (and the deformable step still the identity), everything the trainable part of
 RADN-Lite sees of a (reference, distorted) pair is its per-patch statistics
 (:func:`radn_cli.models.lite.branch_stats` and :func:`~radn_cli.models.lite.compare_stats`: 550 +
-550 + 547 numbers per 32x32 patch). They are
+550 + 547 numbers per 32x32 patch, 995 comparison numbers with ``texture``). They are
 computed once per image version and kept (float16), so that a CPU hour of training spends its time
 on the heads instead of on distortions and the trunk: building costs a distortion and a trunk pass
 per version, an epoch over the stored statistics costs seconds.
@@ -36,7 +36,7 @@ class StatsSet:
 
     ref: torch.Tensor  # (V, N, 550) float16
     dist: torch.Tensor  # (V, K, N, 550) float16
-    compare: torch.Tensor  # (V, K, N, 547) float16
+    compare: torch.Tensor  # (V, K, N, 547 or 995) float16
     mean: torch.Tensor  # (V, K) target (KADID DMOS mean, or the database's score)
     sd: torch.Tensor  # (V, K)
     cells: torch.Tensor  # (V, K, 2) KADID (type, level); (0, 0) clean; rated sets: (type, 0)
@@ -59,7 +59,7 @@ class StatsSet:
 @torch.inference_mode()
 def pair_stats(model: RADNLite, ref: torch.Tensor, dists: torch.Tensor):
     """A reference (3, h, w) and K versions (K, 3, h, w) -> (ref (N, 550), dist (K, N, 550),
-    compare (K, N, 547)) through the model's (frozen) trunk and deformable step."""
+    compare (K, N, 547 or 995)) through the model's (frozen) trunk and deformable step."""
     ref_stats, dist_stats, compare = model.shared_reference_stats(dists, ref)
     return ref_stats[0], dist_stats, compare
 

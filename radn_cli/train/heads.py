@@ -29,7 +29,7 @@ UNITS_PER_DMOS = 1.5  # a rough database-units-per-KADID-DMOS ratio (TID2013 MOS
 class StatsBatch:
     ref: torch.Tensor  # (P, N, 550)
     dist: torch.Tensor  # (P, K, N, 550)
-    compare: torch.Tensor  # (P, K, N, 547)
+    compare: torch.Tensor  # (P, K, N, 547 or 995)
     mean: torch.Tensor  # (P, K)
     sd: torch.Tensor  # (P, K)
     cells: torch.Tensor  # (P, K, 2)

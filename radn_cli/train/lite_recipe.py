@@ -141,6 +141,7 @@ class LiteRecipe:
             "seed": s.seed,
             "visits_per_chunk": VISITS_PER_CHUNK,
             **self._versions(),
+            **({"texture": True} if s.texture else {}),  # stores made before it have no such key
         }
         self._check_store(what)
         chunks = math.ceil(s.feature_visits / VISITS_PER_CHUNK)
