@@ -309,3 +309,28 @@ def test_reference_folds_are_round_robin_over_sorted_references():
     assert reference_order(database) == sorted(refs)
     folds = reference_folds(database, 2)
     assert [folds[Path(f"I{n:02d}.BMP")] for n in range(1, 6)] == [0, 1, 0, 1, 0]
+
+
+@pytest.mark.parametrize("texture", [False, True])
+def test_the_identical_copy_scores_from_the_reference_statistics_alone(texture):
+    """--invariance pairs each clean copy with its photo's identical copy without running the trunk
+    again: the reference's statistics and "no difference" comparisons give the image's own score."""
+    from radn_cli.models.lite import identical_compare
+    from radn_cli.train import heads
+
+    model = RADNLite(RADNLiteConfig(texture=texture, width=32))
+    model.load_state_dict(_trunk_and_offsets(lite_model()), strict=False)
+    model.eval()
+    ref = torch.rand(2, 3, 96, 128, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        r, d, c = model.patch_stats(ref, ref, 3, 4)
+        torch.testing.assert_close(c, identical_compare(model.config).expand_as(c), rtol=0, atol=0)
+        cells = torch.zeros(2, 1, 2, dtype=torch.long)
+        batch = heads.StatsBatch(r, d[:, None], c[:, None], torch.zeros(2, 1), torch.ones(2, 1), cells)
+        torch.testing.assert_close(heads.identical_copies(model, batch), model(ref, ref).score)
+        scores = heads.forward(model, batch)
+    assert float(heads.invariance_loss(scores, heads.identical_copies(model, batch), batch)) < 1e-10
+    shifted = torch.tensor([[4.0, 3.0], [2.0, 2.5]])
+    batch.cells = torch.tensor([[[0, 0], [3, 2]], [[0, 0], [0, 0]]])  # three clean copies, one distorted
+    loss = heads.invariance_loss(shifted, torch.tensor([3.5, 2.0]), batch)
+    assert float(loss) == pytest.approx((0.5**2 + 0 + 0.5**2) / 3)

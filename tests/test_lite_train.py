@@ -150,6 +150,9 @@ def test_end_to_end_stage_moves_the_trunk(photos, tmp_path):
         ({"folds": 3}, "--db"),
         ({"stage": "end-to-end", "init": "w", "db": "x"}, "heads stage"),
         ({"arch": "radn-heavy"}, "unknown --arch"),
+        ({"invariance": -1.0}, "--invariance"),
+        ({"invariance": 1.0, "stage": "end-to-end", "init": "w"}, "--invariance"),
+        ({"invariance": 1.0, "arch": "radn"}, "--invariance"),
     ],
 )
 def test_settings_errors(photos, tmp_path, overrides, message):
@@ -197,3 +200,32 @@ def test_texture_statistics_train_and_keep_their_own_store(photos, tmp_path):
     assert model.config.texture and model.compare_mean.shape == (995,)
     assert model.compare_std.gt(0).all() and not torch.equal(model.compare_mean, torch.zeros(995))
     assert json.loads(read_info(best).metadata["recipe"])["texture"] is True
+
+
+def test_invariance_pulls_clean_copies_to_the_identical_copy(photos, tmp_path):
+    """--invariance: after the same steps on the same stored statistics, the clean copies (shifted,
+    rescaled, warped) score closer to their photo's identical copy than without it."""
+    from radn_cli.train import features, heads
+
+    store = tmp_path / "store"
+    gaps = {}
+    for weight in (0.0, 20.0):
+        out = tmp_path / f"w{weight:g}"
+        best = train(
+            settings(
+                photos, out, features=str(store), clean=0.5, steps=12, lr=3e-3, ema=0.0, invariance=weight
+            )
+        )
+        model = load_weights(out / "last.safetensors").model.eval()
+        stats = features.load(store)
+        batch = heads.StatsBatch(
+            *(t.float() for t in (stats.ref, stats.dist, stats.compare)), stats.mean, stats.sd, stats.cells
+        )
+        with torch.no_grad():
+            gaps[weight] = float(
+                heads.invariance_loss(
+                    heads.forward(model, batch), heads.identical_copies(model, batch), batch
+                )
+            )
+    assert json.loads(read_info(best).metadata["recipe"])["invariance"] == 20.0
+    assert gaps[20.0] < 0.5 * gaps[0.0], gaps

@@ -261,6 +261,15 @@ def train(
             help=f"radn-lite: weight of the --db pairs' loss. Default: {D.db_weight:g}.",
         ),
     ] = None,
+    invariance: Annotated[
+        Optional[float],
+        typer.Option(
+            "--invariance",
+            min=0.0,
+            help="radn-lite heads stage: weight of a loss that scores each clean copy (shifted, rescaled, "
+            "warped) as the identical copy of its photo. Default: 0 (off).",
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     device: DeviceOpt = "auto",
     precision: TrainPrecisionOpt = None,

@@ -32,6 +32,7 @@ Input normalisation belongs to the trunk: ``(255 x - 127) / 128``, stored in the
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -163,6 +164,15 @@ def compare_stats(
             ratios.append(torch.log((var_d + VARIANCE_EPS) / (var_r + VARIANCE_EPS)))
     pointwise = torch.log(torch.cat(parts + means, -1) + LOG_EPS)
     return torch.cat([pointwise, *ratios], -1) if texture else pointwise
+
+
+def identical_compare(config: RADNLiteConfig) -> torch.Tensor:
+    """:func:`compare_stats` of an image with itself, (compare_in,): no difference anywhere (log of the
+    floor), equal variances (log ratio 0)."""
+    values = torch.full((config.compare_in,), math.log(LOG_EPS))
+    if config.texture:
+        values[COMPARE_IN + TEXTURE_CHANNELS :] = 0.0
+    return values
 
 
 class RADNLite(nn.Module):

@@ -80,6 +80,7 @@ class TrainConfig:
     trunk_lr: float = 0.1  # end-to-end stage: the trunk's learning rate, relative to lr
     db_pairs: int = 16  # rated pairs per step beside the synthetic versions (with db)
     db_weight: float = 1.0  # weight of the rated pairs' loss (with db)
+    invariance: float = 0.0  # heads stage: weight of clean copies' squared distance to the identical copy
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.pretrain_steps < 0 or self.steps + self.pretrain_steps == 0:
@@ -97,6 +98,8 @@ class TrainConfig:
             raise UsageError("--data-workers must not be negative")
         if self.rank_weight < 0:
             raise UsageError("--rank-weight must not be negative")
+        if self.invariance < 0:
+            raise UsageError("--invariance must not be negative")
         focus = self.focus if isinstance(self.focus, (list, tuple)) else [self.focus]
         if any(isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= 25 for t in focus):
             raise UsageError(f"--focus takes a list of KADID distortion types 1-25, not {self.focus!r}")
@@ -122,6 +125,10 @@ class TrainConfig:
             raise UsageError(f"--fold must be one of 0..{self.folds - 1} of the --folds")
         if self.folds and not self.db:
             raise UsageError("--folds splits the references of a --db database; give one")
+        if self.invariance and (self.arch != "radn-lite" or self.stage != "heads"):
+            raise UsageError(
+                "--invariance trains radn-lite's heads stage only (--arch radn-lite --stage heads)"
+            )
         if self.arch != "radn-lite":
             return
         if self.stage not in LITE_STAGES:

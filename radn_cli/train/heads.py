@@ -64,6 +64,32 @@ def forward(model: RADNLite, batch: StatsBatch) -> torch.Tensor:
     return model.pool(scores, weights).view(p, k)
 
 
+def identical_copies(model: RADNLite, batch: StatsBatch) -> torch.Tensor:
+    """(P,) scores of each reference against itself, from its statistics alone: the distorted branch
+    is the reference's and every comparison is "no difference" (:func:`~radn_cli.models.lite.identical_compare`)."""
+    ref = model.embed_reference(batch.ref)  # (P, N, W)
+    p, n = batch.ref.shape[:2]
+    compare = same_compare(model, p, n, batch.ref.device)
+    scores, weights = model.head(ref, model.embed_distorted(batch.ref), compare)
+    return model.pool(scores, weights)
+
+
+def same_compare(model: RADNLite, images: int, patches: int, device) -> torch.Tensor:
+    """The comparison statistics of an image with itself, (images, patches, compare_in)."""
+    from ..models.lite import identical_compare
+
+    return identical_compare(model.config).to(device).expand(images, patches, -1)
+
+
+def invariance_loss(scores: torch.Tensor, identical: torch.Tensor, batch: StatsBatch) -> torch.Tensor:
+    """Mean squared distance of the clean copies' scores (cell (0, 0): shifted, rescaled, warped or
+    identical) from their reference's identical copy (both sides learn); 0 without clean copies."""
+    clean = (batch.cells == 0).all(-1)  # (P, K)
+    if not clean.any():
+        return scores.sum() * 0
+    return ((scores - identical[:, None]) ** 2)[clean].mean()
+
+
 def _preference(scores, mean, sd, i, j) -> torch.Tensor:
     spread = torch.sqrt(sd[i] ** 2 + sd[j] ** 2)
     p = preference_probability(mean[i], sd[i], mean[j], sd[j])

@@ -255,7 +255,11 @@ class LiteRecipe:
         synthetic, rated = batch
         s = self.settings
         if self.heads_stage:
-            loss = heads.synthetic_loss(heads.forward(model, synthetic), synthetic, s.rank_weight)
+            scores = heads.forward(model, synthetic)
+            loss = heads.synthetic_loss(scores, synthetic, s.rank_weight)
+            if s.invariance:
+                identical = heads.identical_copies(model, synthetic)
+                loss = loss + s.invariance * heads.invariance_loss(scores, identical, synthetic)
         else:
             with self.autocast:
                 scores = torch.stack([model.forward_shared_reference(v.dist, v.ref).score for v in synthetic])
