@@ -66,7 +66,8 @@ def forward(model: RADNLite, batch: StatsBatch) -> torch.Tensor:
 
 def identical_copies(model: RADNLite, batch: StatsBatch) -> torch.Tensor:
     """(P,) scores of each reference against itself, from its statistics alone: the distorted branch
-    is the reference's and every comparison is "no difference" (:func:`~radn_cli.models.lite.identical_compare`)."""
+    is the reference's and every comparison is "no difference"
+    (:func:`~radn_cli.models.lite.identical_compare`)."""
     ref = model.embed_reference(batch.ref)  # (P, N, W)
     p, n = batch.ref.shape[:2]
     compare = same_compare(model, p, n, batch.ref.device)
