@@ -3,11 +3,12 @@ images/s of RADN-Lite's two stages.
 
     python benchmarks/bench_architectures.py [--radn W1] [--lite W2] [--device cpu] [--repeats 3]
 
-``--radn`` defaults to the shipped weights when they are RADN; ``--lite`` to a RADN-Lite with random
-heads (the arithmetic, hence the speed, does not depend on the values). Both are timed with
-``Scorer.score_pair`` (reference encoded and distorted image scored: one pair, as ``radn score``
-does), fp32, after a warm-up, median of ``--repeats``; the ratio RADN time / RADN-Lite time is the
-speed-up. Training: RADN-Lite's frozen-trunk stage (heads on stored statistics, batches of 8 photo
+``--radn`` defaults to the shipped weights when they are RADN, else to a RADN with random weights;
+``--lite`` to the shipped weights when they are RADN-Lite, else to a RADN-Lite with random heads (the
+arithmetic, hence the speed, does not depend on the values; it does on the settings, e.g. ``texture``).
+Both are timed with ``Scorer.score_pair`` (reference encoded and distorted image scored: one pair, as
+``radn score`` does), fp32, after a warm-up, median of ``--repeats``; the ratio RADN time / RADN-Lite
+time is the speed-up. Training: RADN-Lite's frozen-trunk stage (heads on stored statistics, batches of 8 photo
 visits x 8 versions x 48 patches) and its end-to-end stage (trunk, deformable step and heads on whole
 256x192 regions, 2 photos x 8 versions), images per second of a training step.
 """
@@ -28,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from radn_cli.devices import keep_freed_memory  # noqa: E402
 from radn_cli.images import load_image  # noqa: E402
-from radn_cli.models.lite import BRANCH_IN, COMPARE_IN, RADNLite  # noqa: E402
+from radn_cli.models import RADN, RADNConfig  # noqa: E402
+from radn_cli.models.lite import BRANCH_IN, RADNLite  # noqa: E402
 from radn_cli.scoring import Scorer  # noqa: E402
 from radn_cli.train import heads  # noqa: E402
 from radn_cli.weights import LoadedWeights, load_weights, read_info, save_weights, shipped_weights_path  # noqa: E402
@@ -53,22 +55,27 @@ def time_pair(scorer: Scorer, ref, dist, repeats: int) -> float:
     return statistics.median(times)
 
 
-def lite_weights(path: str | None, device: str) -> LoadedWeights:
+def weights_of(arch: str, path: str | None) -> LoadedWeights:
+    """``path``, or the shipped weights when they are ``arch``, or ``arch`` with random weights."""
     if path:
+        if read_info(path).config.arch != arch:
+            sys.exit(f"{path} is not {arch} weights")
         return load_weights(path)
-    tmp = Path("/tmp/bench_lite.safetensors")
-    save_weights(RADNLite(), tmp, name="radn-lite-random-heads")
+    if read_info(shipped_weights_path()).config.arch == arch:
+        return load_weights(shipped_weights_path())
+    tmp = Path(f"/tmp/bench_{arch}_random.safetensors")
+    save_weights(RADNLite() if arch == "radn-lite" else RADN(RADNConfig()), tmp, name=f"{arch}-random")
     return load_weights(tmp)
 
 
-def train_rates(repeats: int) -> dict:
-    """Images per second of a RADN-Lite training step, frozen-trunk stage and end-to-end stage."""
-    model = RADNLite().train()
+def train_rates(config, repeats: int) -> dict:
+    """Images per second of a RADN-Lite training step (``config``), frozen-trunk and end-to-end stage."""
+    model = RADNLite(config).train()
     p, k, n = 8, 8, 48
     batch = heads.StatsBatch(
         torch.randn(p, n, BRANCH_IN),
         torch.randn(p, k, n, BRANCH_IN),
-        torch.randn(p, k, n, COMPARE_IN),
+        torch.randn(p, k, n, config.compare_in),
         torch.rand(p, k) * 4 + 1,
         torch.full((p, k), 0.3),
         torch.randint(1, 26, (p, k, 2)),
@@ -105,21 +112,23 @@ def train_rates(repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--radn", help="RADN weights (default: the shipped file)")
-    parser.add_argument("--lite", help="RADN-Lite weights (default: random heads)")
+    parser.add_argument("--radn", help="RADN weights (default: the shipped file if RADN, else random)")
+    parser.add_argument(
+        "--lite", help="RADN-Lite weights (default: the shipped file if RADN-Lite, else random)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-train", action="store_true")
     args = parser.parse_args()
     keep_freed_memory()
-    radn_path = args.radn or shipped_weights_path()
-    if read_info(radn_path).config.arch != "radn":
-        sys.exit(f"{radn_path} is not RADN weights: give --radn")
-    scorers = {
-        "radn": Scorer(load_weights(radn_path), device=args.device),
-        "radn-lite": Scorer(lite_weights(args.lite, args.device), device=args.device),
+    loaded = {arch: weights_of(arch, path) for arch, path in (("radn", args.radn), ("radn-lite", args.lite))}
+    scorers = {arch: Scorer(weights, device=args.device) for arch, weights in loaded.items()}
+    result: dict = {
+        "device": args.device,
+        "threads": torch.get_num_threads(),
+        "weights": {arch: weights.info.weights_id for arch, weights in loaded.items()},
+        "scoring": {},
     }
-    result: dict = {"device": args.device, "threads": torch.get_num_threads(), "scoring": {}}
     for width, height in ((512, 384), (1536, 1024)):
         ref, dist = pair(width, height)
         seconds = {name: time_pair(s, ref, dist, args.repeats) for name, s in scorers.items()}
@@ -129,7 +138,7 @@ def main() -> None:
         }
         print(json.dumps({f"{width}x{height}": result["scoring"][f"{width}x{height}"]}), flush=True)
     if not args.no_train:
-        result["training_images_per_s"] = train_rates(args.repeats)
+        result["training_images_per_s"] = train_rates(loaded["radn-lite"].model.config, args.repeats)
     print(json.dumps(result, indent=1))
 
 

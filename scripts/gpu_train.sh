@@ -6,13 +6,15 @@
 # 4 shards, train.log with the speed, log.jsonl and tid_eval.json).
 #
 # Here, before the call (CPU): python scripts/pack_gpu_data.py   (gpu_data/: photos and TID refs)
+#                              git show e2b3d74:weights/default.safetensors > gpu_data/radn-init.safetensors
+#                              (RADN's last CPU weights, the shipped default until RADN-Lite replaced it)
 #                              pip download --no-deps --only-binary=:all: -d .whl platformdirs
 # The call:    run(command="bash scripts/gpu_train.sh", carry=["gpu_data", ".whl"], timeout_s=560)
 # Afterwards:  python scripts/shard_weights.py merge <files_at>/*.shard-*.safetensors -o new.safetensors
 #              radn eval tid2013_dev --weights new.safetensors   (compare with the shipped weights)
 #
 # Settings: scripts/gpu_train.json (flags below win); environment: DEVICE (cuda), MINUTES of
-# training (6), WORKERS (14 data processes), INIT (weights/default.safetensors), CONFIG, OUT.
+# training (6), WORKERS (14 data processes), INIT (gpu_data/radn-init.safetensors), CONFIG, OUT.
 # A CPU rehearsal (EVAL=0 skips the two TID2013 evaluations, minutes on a CPU):
 #   DEVICE=cpu MINUTES=0.5 WORKERS=2 EVAL=0 PY=.venv/bin/python CONFIG=scripts/gpu_train_cpu_check.json \
 #   bash scripts/gpu_train.sh
@@ -22,7 +24,8 @@ OUT=${OUT:-/tmp/radn_gpu_out}
 DEVICE=${DEVICE:-cuda}
 MINUTES=${MINUTES:-6}
 WORKERS=${WORKERS:-14}
-INIT=${INIT:-weights/default.safetensors}
+INIT=${INIT:-gpu_data/radn-init.safetensors}
+[ -f "$INIT" ] || { echo "no RADN weights to start from at $INIT (see the header)"; exit 2; }
 CONFIG=${CONFIG:-scripts/gpu_train.json}
 PY=${PY:-python3}
 RUN=${RUN:-/tmp/radn_gpu_run}
