@@ -153,6 +153,8 @@ def test_end_to_end_stage_moves_the_trunk(photos, tmp_path):
         ({"invariance": -1.0}, "--invariance"),
         ({"invariance": 1.0, "stage": "end-to-end", "init": "w"}, "--invariance"),
         ({"invariance": 1.0, "arch": "radn"}, "--invariance"),
+        ({"db_invariance": 1.0}, "--db-invariance"),
+        ({"db_invariance": -1.0, "db": "x"}, "--db-invariance"),
     ],
 )
 def test_settings_errors(photos, tmp_path, overrides, message):
@@ -229,3 +231,40 @@ def test_invariance_pulls_clean_copies_to_the_identical_copy(photos, tmp_path):
             )
     assert json.loads(read_info(best).metadata["recipe"])["invariance"] == 20.0
     assert gaps[20.0] < 0.5 * gaps[0.0], gaps
+
+
+def test_db_invariance_keeps_rated_images_below_the_identical_copy(photos, rated, tmp_path, monkeypatch):
+    """--db-invariance: a rated distorted image scoring above its reference's identical copy costs its
+    squared excess; the recipe adds it to the loss of the rated pairs (and records the weight)."""
+    from radn_cli.train import heads
+
+    scores = torch.tensor([[4.0], [3.0], [2.5]])
+    assert float(heads.above_identical_loss(scores, torch.tensor([3.5, 3.5, 2.0]))) == pytest.approx(
+        (0.5**2 + 0 + 0.5**2) / 3
+    )
+    config = settings(
+        photos, tmp_path / "d", db=str(rated), db_pairs=4, db_invariance=5.0, steps=2, val_every=2
+    )
+    recipe = LiteRecipe(config, _one(), torch.device("cpu"), _no_autocast())
+    model = recipe.build_model()
+    batch = next(recipe.batches(0, torch.Generator().manual_seed(0)))
+    # a fresh model scores every image below the identical copy: make the identical copy score lower
+    identical = heads.identical_copies
+    monkeypatch.setattr(heads, "identical_copies", lambda m, b: identical(m, b) - 2.0)
+    plain = LiteRecipe(
+        settings(photos, tmp_path / "p", db=str(rated), db_pairs=4),
+        _one(),
+        torch.device("cpu"),
+        _no_autocast(),
+    )
+    with torch.no_grad():
+        with_term = float(recipe.loss(model.eval(), batch, 0))
+        without = float(plain.loss(model, batch, 0))
+        rated_batch = batch[1]
+        excess = heads.above_identical_loss(
+            heads.forward(model, rated_batch), heads.identical_copies(model, rated_batch)
+        )
+    assert float(excess) > 0
+    assert with_term == pytest.approx(without + 5.0 * float(excess), rel=1e-5, abs=1e-6)
+    best = train(config)
+    assert json.loads(read_info(best).metadata["recipe"])["db_invariance"] == 5.0

@@ -270,6 +270,15 @@ def train(
             "warped) as the identical copy of its photo. Default: 0 (off).",
         ),
     ] = None,
+    db_invariance: Annotated[
+        Optional[float],
+        typer.Option(
+            "--db-invariance",
+            min=0.0,
+            help="radn-lite with --db: weight of a loss that keeps every rated distorted image at or below "
+            "the score of its reference's identical copy. Default: 0 (off).",
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     device: DeviceOpt = "auto",
     precision: TrainPrecisionOpt = None,

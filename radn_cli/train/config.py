@@ -81,6 +81,7 @@ class TrainConfig:
     db_pairs: int = 16  # rated pairs per step beside the synthetic versions (with db)
     db_weight: float = 1.0  # weight of the rated pairs' loss (with db)
     invariance: float = 0.0  # heads stage: weight of clean copies' squared distance to the identical copy
+    db_invariance: float = 0.0  # with db: weight of rated distorted images' squared excess over the identical
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.pretrain_steps < 0 or self.steps + self.pretrain_steps == 0:
@@ -98,8 +99,10 @@ class TrainConfig:
             raise UsageError("--data-workers must not be negative")
         if self.rank_weight < 0:
             raise UsageError("--rank-weight must not be negative")
-        if self.invariance < 0:
-            raise UsageError("--invariance must not be negative")
+        if self.invariance < 0 or self.db_invariance < 0:
+            raise UsageError("--invariance and --db-invariance must not be negative")
+        if self.db_invariance and not self.db:
+            raise UsageError("--db-invariance needs a rated database: give --db")
         focus = self.focus if isinstance(self.focus, (list, tuple)) else [self.focus]
         if any(isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= 25 for t in focus):
             raise UsageError(f"--focus takes a list of KADID distortion types 1-25, not {self.focus!r}")

@@ -91,6 +91,12 @@ def invariance_loss(scores: torch.Tensor, identical: torch.Tensor, batch: StatsB
     return ((scores - identical[:, None]) ** 2)[clean].mean()
 
 
+def above_identical_loss(scores: torch.Tensor, identical: torch.Tensor) -> torch.Tensor:
+    """Mean squared excess of distorted versions' scores (P, K) over their reference's identical copy
+    (P,): 0 where a version scores at or below it."""
+    return F.relu(scores - identical[:, None]).square().mean()
+
+
 def _preference(scores, mean, sd, i, j) -> torch.Tensor:
     spread = torch.sqrt(sd[i] ** 2 + sd[j] ** 2)
     p = preference_probability(mean[i], sd[i], mean[j], sd[j])

@@ -273,7 +273,11 @@ class LiteRecipe:
             )
             loss = heads.synthetic_loss(scores.float(), target, s.rank_weight)
         if rated is not None:
-            loss = loss + s.db_weight * heads.rated_loss(heads.forward(model, rated), rated)
+            rated_scores = heads.forward(model, rated)
+            loss = loss + s.db_weight * heads.rated_loss(rated_scores, rated)
+            if s.db_invariance:
+                identical = heads.identical_copies(model, rated)
+                loss = loss + s.db_invariance * heads.above_identical_loss(rated_scores, identical)
         return loss
 
     def validate(self, model: RADNLite) -> dict:
