@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..evaluation.stats import srocc
-from ..models.lite import RADNLite
+from ..models.lite import RADNLite, identical_compare
 from .features import StatsSet
 from .labels import preference_probability
 
@@ -54,32 +54,27 @@ def draw(
     return StatsBatch(ref.float(), dist.float(), compare.float(), s.mean.float(), s.sd.float(), s.cells)
 
 
-def forward(model: RADNLite, batch: StatsBatch) -> torch.Tensor:
-    """(P, K) scores: each reference embedded once, its K versions scored against it."""
+def forward(model: RADNLite, batch: StatsBatch, reference: torch.Tensor | None = None) -> torch.Tensor:
+    """(P, K) scores: each reference embedded once (or ``reference``, the already embedded
+    ``model.embed_reference(batch.ref)``), its K versions scored against it."""
     p, k, n = batch.dist.shape[:3]
-    ref = model.embed_reference(batch.ref)  # (P, N, W)
+    ref = model.embed_reference(batch.ref) if reference is None else reference  # (P, N, W)
     dist = model.embed_distorted(batch.dist.flatten(0, 1))  # (P*K, N, W)
     ref = ref.unsqueeze(1).expand(p, k, n, -1).flatten(0, 1)
     scores, weights = model.head(ref, dist, batch.compare.flatten(0, 1))
     return model.pool(scores, weights).view(p, k)
 
 
-def identical_copies(model: RADNLite, batch: StatsBatch) -> torch.Tensor:
+def identical_copies(
+    model: RADNLite, batch: StatsBatch, reference: torch.Tensor | None = None
+) -> torch.Tensor:
     """(P,) scores of each reference against itself, from its statistics alone: the distorted branch
     is the reference's and every comparison is "no difference"
-    (:func:`~radn_cli.models.lite.identical_compare`)."""
-    ref = model.embed_reference(batch.ref)  # (P, N, W)
-    p, n = batch.ref.shape[:2]
-    compare = same_compare(model, p, n, batch.ref.device)
+    (:func:`~radn_cli.models.lite.identical_compare`); ``reference`` as for :func:`forward`."""
+    ref = model.embed_reference(batch.ref) if reference is None else reference  # (P, N, W)
+    compare = identical_compare(model.config).to(batch.ref.device).expand(*batch.ref.shape[:2], -1)
     scores, weights = model.head(ref, model.embed_distorted(batch.ref), compare)
     return model.pool(scores, weights)
-
-
-def same_compare(model: RADNLite, images: int, patches: int, device) -> torch.Tensor:
-    """The comparison statistics of an image with itself, (images, patches, compare_in)."""
-    from ..models.lite import identical_compare
-
-    return identical_compare(model.config).to(device).expand(images, patches, -1)
 
 
 def invariance_loss(scores: torch.Tensor, identical: torch.Tensor, batch: StatsBatch) -> torch.Tensor:

@@ -255,10 +255,11 @@ class LiteRecipe:
         synthetic, rated = batch
         s = self.settings
         if self.heads_stage:
-            scores = heads.forward(model, synthetic)
+            reference = model.embed_reference(synthetic.ref)  # shared by the versions and the identical copy
+            scores = heads.forward(model, synthetic, reference)
             loss = heads.synthetic_loss(scores, synthetic, s.rank_weight)
             if s.invariance:
-                identical = heads.identical_copies(model, synthetic)
+                identical = heads.identical_copies(model, synthetic, reference)
                 loss = loss + s.invariance * heads.invariance_loss(scores, identical, synthetic)
         else:
             with self.autocast:
@@ -273,10 +274,11 @@ class LiteRecipe:
             )
             loss = heads.synthetic_loss(scores.float(), target, s.rank_weight)
         if rated is not None:
-            rated_scores = heads.forward(model, rated)
+            reference = model.embed_reference(rated.ref)
+            rated_scores = heads.forward(model, rated, reference)
             loss = loss + s.db_weight * heads.rated_loss(rated_scores, rated)
             if s.db_invariance:
-                identical = heads.identical_copies(model, rated)
+                identical = heads.identical_copies(model, rated, reference)
                 loss = loss + s.db_invariance * heads.above_identical_loss(rated_scores, identical)
         return loss
 
