@@ -329,7 +329,8 @@ def test_the_identical_copy_scores_from_the_reference_statistics_alone(texture):
         batch = heads.StatsBatch(r, d[:, None], c[:, None], torch.zeros(2, 1), torch.ones(2, 1), cells)
         torch.testing.assert_close(heads.identical_copies(model, batch), model(ref, ref).score)
         scores = heads.forward(model, batch)
-    assert float(heads.invariance_loss(scores, heads.identical_copies(model, batch), batch)) < 1e-10
+        identical = heads.identical_copies(model, batch)
+    assert float(heads.invariance_loss(scores, identical, batch)) < 1e-10
     shifted = torch.tensor([[4.0, 3.0], [2.0, 2.5]])
     batch.cells = torch.tensor([[[0, 0], [3, 2]], [[0, 0], [0, 0]]])  # three clean copies, one distorted
     loss = heads.invariance_loss(shifted, torch.tensor([3.5, 2.0]), batch)
