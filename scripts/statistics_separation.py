@@ -12,9 +12,12 @@ and per family of per-patch statistics, the mean over patches and channels of:
 * ``pointwise``: the squared difference at each position, averaged over the patch (what RADN-Lite's
   heads always saw);
 * ``patch_mean``: the squared difference of the two patch means (``--texture``);
-* ``variance_ratio``: the squared log ratio of the two patch variances (``--texture``; not defined at
-  stride 32, where a patch is one position);
+* ``variance_ratio``: the squared log ratio of the two patch variances (``--texture``);
 * ``pooled3``: the pointwise difference after a 3x3 average of each map (a blur before comparing).
+
+The first three are RADN-Lite's own comparison statistics (``radn_cli.models.lite.compare_stats`` with
+``texture``, its logs undone); the texture ones exist for taps finer than a patch (at stride 32 a
+patch is one position: see the pointwise row).
 
 Printed per family and tap, for each probe: ``ratio``, its value over the median visibly distorted
 image's (mean over references; small is good), and ``above``, the share of visibly distorted images
@@ -41,27 +44,41 @@ from radn_cli.constants import PATCH  # noqa: E402
 from radn_cli.evaluation.databases import load_database  # noqa: E402
 from radn_cli.images import load_image  # noqa: E402
 from radn_cli.models.efficientnet_lite import TAPS, load_pretrained, normalise  # noqa: E402
-from radn_cli.models.lite import cell_means  # noqa: E402
+from radn_cli.models.lite import (  # noqa: E402
+    COMPARE_IN,
+    LOG_EPS,
+    TEXTURE_CHANNELS,
+    TEXTURE_TAPS,
+    cell_means,
+    compare_stats,
+)
 from radn_cli.train.data import rescaled, warped  # noqa: E402
 
 FAMILIES = ("pointwise", "patch_mean", "variance_ratio", "pooled3")
 PROBES = ("shift1", "shift2", "rescale1", "warp1")
 
 
-def statistics(ref_taps, dist_taps, rows: int, cols: int) -> dict[str, list[float]]:
-    """Each family's mean over patches and channels, per tap (module doc)."""
+def statistics(ref_pixels, dist_pixels, ref_taps, dist_taps, rows: int, cols: int) -> dict[str, list[float]]:
+    """Each family's mean over patches and channels, per tap (module doc; NaN where not defined)."""
+    compare = compare_stats(ref_pixels, dist_pixels, ref_taps, dist_taps, rows, cols, texture=True)[0]
+    squared = compare[:, : COMPARE_IN + TEXTURE_CHANNELS].exp() - LOG_EPS  # the logged mean squares
     out: dict[str, list[float]] = {f: [] for f in FAMILIES}
-    for (_, stride), r, d in zip(TAPS, ref_taps, dist_taps):
-        r, d = F.normalize(r, dim=1, eps=1e-10), F.normalize(d, dim=1, eps=1e-10)
-        out["pointwise"].append(float(cell_means((d - r) ** 2, stride, rows, cols).mean()))
-        mean_r, mean_d = cell_means(r, stride, rows, cols), cell_means(d, stride, rows, cols)
-        out["patch_mean"].append(float(((mean_d - mean_r) ** 2).mean()))
-        if stride < PATCH:
-            var_r = (cell_means(r * r, stride, rows, cols) - mean_r**2).clamp_min(0)
-            var_d = (cell_means(d * d, stride, rows, cols) - mean_d**2).clamp_min(0)
-            out["variance_ratio"].append(float((torch.log((var_d + 1e-5) / (var_r + 1e-5)) ** 2).mean()))
+    start, texture_start = 3, COMPARE_IN  # after the 3 colour channels; the texture block
+    for tap, ((channels, stride), r, d) in enumerate(zip(TAPS, ref_taps, dist_taps)):
+        out["pointwise"].append(float(squared[:, start : start + channels].mean()))
+        start += channels
+        if tap in TEXTURE_TAPS:
+            means = squared[:, texture_start : texture_start + channels]
+            ratios = compare[
+                :, texture_start + TEXTURE_CHANNELS : texture_start + TEXTURE_CHANNELS + channels
+            ]
+            out["patch_mean"].append(float(means.mean()))
+            out["variance_ratio"].append(float((ratios**2).mean()))
+            texture_start += channels
         else:
+            out["patch_mean"].append(float("nan"))
             out["variance_ratio"].append(float("nan"))
+        r, d = F.normalize(r, dim=1, eps=1e-10), F.normalize(d, dim=1, eps=1e-10)
         pooled = F.avg_pool2d(d, 3, 1, 1) - F.avg_pool2d(r, 3, 1, 1)
         out["pooled3"].append(float(cell_means(pooled**2, stride, rows, cols).mean()))
     return out
@@ -96,7 +113,8 @@ def main() -> None:
         rows, cols = ref.shape[1] // PATCH, ref.shape[2] // PATCH
         ref_taps = [t[:1] for t in taps]
         found_here = [
-            statistics(ref_taps, [t[j : j + 1] for t in taps], rows, cols) for j in range(1, len(images))
+            statistics(images[:1], images[j : j + 1], ref_taps, [t[j : j + 1] for t in taps], rows, cols)
+            for j in range(1, len(images))
         ]
         for family in FAMILIES:
             for tap in range(len(TAPS)):
