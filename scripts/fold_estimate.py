@@ -7,13 +7,15 @@ exported weights); the held-out scores of all folds are pooled for one SROCC, KR
 table over every pair of the database, beside each fold's own SROCC (mean and spread).
 
     python scripts/fold_estimate.py runs/lite/G0 runs/lite/G1 ... [--weights last] [--json out.json]
-        [--scores pooled.csv]
+        [--scores pooled.csv] [--invariance]
 
 Each run folder holds ``config.json`` (its ``db``, ``folds`` and ``fold``) and ``last.safetensors``
 (``--weights best``: ``best.safetensors``, chosen on the synthetic held-out set, never on the fold).
 Folds follow ``radn_cli.train.features.reference_folds``; every fold must be given exactly once.
 Pooling mixes N models' score scales: the pooled SROCC is the usual cross-validation figure, the
-per-fold values say how much it moves with the references held out.
+per-fold values say how much it moves with the references held out. ``--invariance`` also runs
+``scripts/check_invariance.py``'s probes on each fold's held-out references with that fold's weights
+and pools them the same way (largest distances and counts over all references).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from radn_cli.evaluation.runner import evaluate
 from radn_cli.evaluation.stats import correlation_report, srocc
 from radn_cli.train.features import reference_folds
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_invariance import probe_references, summarise  # noqa: E402
+
 
 def run_settings(folder: Path) -> dict:
     config = json.loads((folder / "config.json").read_text())
@@ -52,6 +57,11 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="the database (default: each run's --db)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--scores", default=None, help="the pooled held-out scores as CSV")
+    parser.add_argument(
+        "--invariance",
+        action="store_true",
+        help="also the invariance probes, per fold on its held-out references",
+    )
     args = parser.parse_args()
 
     settings = [run_settings(folder) for folder in args.runs]
@@ -66,7 +76,7 @@ def main() -> None:
 
     database = load_database(Path(db))
     fold_of = reference_folds(database, count)
-    pairs, predictions, per_fold = [], [], []
+    pairs, predictions, per_fold, probed = [], [], [], []
     for folder, s in sorted(zip(args.runs, settings), key=lambda item: item[1]["fold"]):
         held = [p for p in database.pairs if fold_of[p.ref] == s["fold"]]
         subset = dataclasses.replace(database, pairs=held)
@@ -96,6 +106,10 @@ def main() -> None:
         )
         pairs += held
         predictions.append(scores)
+        if args.invariance:
+            probed += probe_references(
+                scorer, database, only={p.ref for p in held}, log=lambda line: print(line, file=sys.stderr)
+            )
 
     pooled = np.concatenate(predictions)
     human = np.array([p.mos for p in pairs]) * (1.0 if database.higher_is_better else -1.0)
@@ -111,6 +125,9 @@ def main() -> None:
         "fold_srocc_mean": float(values.mean()),
         "fold_srocc_sd": float(values.std(ddof=1)),
     }
+    if args.invariance:
+        document["invariance"] = summarise(probed, "one per fold", "fp32")
+        document["invariance_references"] = probed
     types = "  ".join(f"{t} {v['srocc']:.3f}" for t, v in report["per_type"].items())
     print(
         f"pooled over {count} folds ({len(pairs)} pairs): SROCC {report['srocc']:.4f}, KRCC "
@@ -118,6 +135,9 @@ def main() -> None:
         f"{values.std(ddof=1):.4f} (min {values.min():.4f}, max {values.max():.4f})"
     )
     print(f"per type: {types}")
+    if args.invariance:
+        print("invariance (each reference probed by the fold that held it out):")
+        print(json.dumps(document["invariance"], indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
     if args.scores:

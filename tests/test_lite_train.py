@@ -155,6 +155,9 @@ def test_end_to_end_stage_moves_the_trunk(photos, tmp_path):
         ({"invariance": 1.0, "arch": "radn"}, "--invariance"),
         ({"db_invariance": 1.0}, "--db-invariance"),
         ({"db_invariance": -1.0, "db": "x"}, "--db-invariance"),
+        ({"db_copies": 4, "db": "x"}, "--db-copies"),
+        ({"db_copies": 4, "invariance": 1.0}, "--db-copies"),
+        ({"db_copies": -1, "db": "x", "invariance": 1.0}, "--db-copies"),
     ],
 )
 def test_settings_errors(photos, tmp_path, overrides, message):
@@ -268,3 +271,62 @@ def test_db_invariance_keeps_rated_images_below_the_identical_copy(photos, rated
     assert with_term == pytest.approx(without + 5.0 * float(excess), rel=1e-5, abs=1e-6)
     best = train(config)
     assert json.loads(read_info(best).metadata["recipe"])["db_invariance"] == 5.0
+
+
+def test_geometric_copies_are_small_moves_of_the_whole_image():
+    from radn_cli.train.data import geometric_copy, shifted
+
+    image = torch.rand(3, 40, 48)
+    assert torch.equal(shifted(image, 1, 2)[:, 1:, 2:], image[:, :-1, :-2])
+    assert torch.equal(shifted(image, -2, -1)[:, :-2, :-1], image[:, 2:, 1:])
+    assert torch.equal(shifted(image, 1, 0)[:, 0], image[:, 0])  # the uncovered edge repeats the border
+    copies = [geometric_copy(image, torch.Generator().manual_seed(k)) for k in range(8)]
+    again = [geometric_copy(image, torch.Generator().manual_seed(k)) for k in range(8)]
+    assert all(torch.equal(a, b) for a, b in zip(copies, again))  # seeded
+    for copy in copies:
+        assert copy.shape == image.shape and not torch.equal(copy, image)
+        # a move of at most 2 px: the copy's inside is closer to some 2-px shift than to a 4-px one
+        inside = copy[:, 4:-4, 4:-4]
+        near = min(
+            float((inside - shifted(image, dy, dx)[:, 4:-4, 4:-4]).abs().mean())
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+        )
+        assert near < float((inside - shifted(image, 4, 4)[:, 4:-4, 4:-4]).abs().mean())
+
+
+def test_db_copies_hold_trained_references_copies_to_the_identical_copy(photos, rated, tmp_path):
+    """--db-copies: clean geometric copies of the trained references (never of the held-out fold's),
+    their squared distance to the identical copy added with --invariance's weight."""
+    from radn_cli.train import heads
+    from radn_cli.train.lite_recipe import COPY_REFERENCES, COPY_VERSIONS
+
+    common = dict(db=str(rated), db_pairs=4, folds=2, fold=1, invariance=3.0, features=str(tmp_path / "f"))
+    config = settings(photos, tmp_path / "c", db_copies=6, **common)
+    recipe = LiteRecipe(config, _one(), torch.device("cpu"), _no_autocast())
+    copies = recipe.copies
+    assert copies.dist.shape[:2] == (4, 6) and (copies.cells == 0).all()
+    assert copies.group.tolist() == [0, 1, 2, 3]
+    assert recipe.copies_train.tolist() == [0, 2]  # references of fold 0 only
+    assert (copies.compare.float().abs().sum((-1, -2)) > 0).all()  # copies, not the reference again
+    batch = next(recipe.batches(0, torch.Generator().manual_seed(0)))
+    synthetic, rated_pairs, copy_batch = batch
+    assert copy_batch.dist.shape[:2] == (min(COPY_REFERENCES, 2), min(COPY_VERSIONS, 6))
+    assert set(copy_batch.ref.shape[:1]) == {2}
+    plain = LiteRecipe(
+        settings(photos, tmp_path / "p", **common), _one(), torch.device("cpu"), _no_autocast()
+    )
+    plain_batch = next(plain.batches(0, torch.Generator().manual_seed(0)))
+    assert plain_batch[2] is None
+    assert torch.equal(plain_batch[0].dist, synthetic.dist)  # drawn after the synthetic and rated parts
+    model = recipe.build_model().eval()
+    with torch.no_grad():
+        with_copies = float(recipe.loss(model, batch, 0))
+        without = float(plain.loss(model, (synthetic, rated_pairs, None), 0))
+        term = heads.invariance_loss(
+            heads.forward(model, copy_batch), heads.identical_copies(model, copy_batch), copy_batch
+        )
+    assert float(term) > 0
+    assert with_copies == pytest.approx(without + 3.0 * float(term), rel=1e-5, abs=1e-6)
+    best = train(config)  # and the stored copies are reused by a second recipe
+    assert json.loads(read_info(best).metadata["recipe"])["db_copies"] == 6

@@ -279,6 +279,16 @@ def train(
             "the score of its reference's identical copy. Default: 0 (off).",
         ),
     ] = None,
+    db_copies: Annotated[
+        Optional[int],
+        typer.Option(
+            "--db-copies",
+            min=0,
+            help="radn-lite with --db and --invariance: clean geometric copies of each trained --db "
+            "reference (moved 1-2 px, rescaled up to 1%, warped up to 1 px), scored as its identical copy "
+            "with --invariance's weight. Default: 0 (none).",
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     device: DeviceOpt = "auto",
     precision: TrainPrecisionOpt = None,

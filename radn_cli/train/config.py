@@ -82,6 +82,8 @@ class TrainConfig:
     db_weight: float = 1.0  # weight of the rated pairs' loss (with db)
     invariance: float = 0.0  # heads stage: weight of clean copies' squared distance to the identical copy
     db_invariance: float = 0.0  # with db: weight of rated distorted images' squared excess over the identical
+    db_copies: int = 0  # with db and invariance: clean geometric copies of each training reference, held
+    # to its identical copy's score with the invariance weight (0: none)
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.pretrain_steps < 0 or self.steps + self.pretrain_steps == 0:
@@ -103,6 +105,13 @@ class TrainConfig:
             raise UsageError("--invariance and --db-invariance must not be negative")
         if self.db_invariance and not self.db:
             raise UsageError("--db-invariance needs a rated database: give --db")
+        if self.db_copies < 0:
+            raise UsageError("--db-copies must not be negative")
+        if self.db_copies and not (self.db and self.invariance):
+            raise UsageError(
+                "--db-copies are held to their reference's identical copy with --invariance's weight: "
+                "give --db and --invariance"
+            )
         focus = self.focus if isinstance(self.focus, (list, tuple)) else [self.focus]
         if any(isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= 25 for t in focus):
             raise UsageError(f"--focus takes a list of KADID distortion types 1-25, not {self.focus!r}")

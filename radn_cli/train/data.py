@@ -464,6 +464,26 @@ def resample(image: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return warped(image, g)
 
 
+def shifted(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """(3, H, W) moved ``dy`` px down and ``dx`` px right (negative: up, left), same size; the
+    uncovered edge repeats the image's border."""
+    pad = (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0))
+    padded = F.pad(image[None], pad, mode="replicate")[0]
+    top, left = max(-dy, 0), max(-dx, 0)
+    return padded[:, top : top + image.shape[1], left : left + image.shape[2]]
+
+
+def geometric_copy(image: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """A clean copy of a whole image that people cannot tell apart: moved by 1-2 px (edges repeated),
+    or resampled (:func:`resample`: rescaled by up to 1% or warped by up to 1 px), half and half."""
+    if torch.rand((), generator=g) < 0.5:
+        dy, dx = 0, 0
+        while (dy, dx) == (0, 0):
+            dy, dx = torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=g).tolist()
+        return shifted(image, dy, dx)
+    return resample(image, g)
+
+
 def make_versions(
     bank: PhotoBank,
     g: torch.Generator,

@@ -12,7 +12,8 @@ Storage: a folder of chunks ``chunk_NNNNN.pt``, each holding ``visits`` photo vi
 photo and its K versions; :func:`radn_cli.train.data.make_versions`), made from a generator seeded by
 (seed, chunk): chunks are independent, so a build can be interrupted, resumed and split across
 processes (``part``/``parts``) and gives the same chunks. A human-rated database (the TID2013 dev
-set, folds by reference) is stored the same way, one pair per version (:func:`rated_stats`).
+set, folds by reference) is stored the same way, one pair per version (:func:`rated_stats`), and so
+are clean geometric copies of its references (:func:`reference_copies`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 from ..atomic import atomic_write
 from ..images import load_image
 from ..models.lite import RADNLite
-from .data import PhotoBank, make_versions
+from .data import PhotoBank, geometric_copy, make_versions
 
 CHUNK = "chunk_{:05d}.pt"
 
@@ -191,6 +192,35 @@ def rated_stats(model: RADNLite, database) -> StatsSet:
         mean,
         torch.ones_like(mean),
         torch.tensor(cells),
+        torch.tensor(groups),
+    )
+
+
+@torch.inference_mode()
+def reference_copies(model: RADNLite, database, copies: int, seed: int) -> StatsSet:
+    """Each reference of a rated database with ``copies`` clean geometric copies of it
+    (:func:`radn_cli.train.data.geometric_copy`: moved by 1-2 px, rescaled by up to 1% or warped by up
+    to 1 px; drawn from a generator seeded by ``seed`` and the reference's group number), grouped as
+    :func:`rated_stats`; cells (0, 0), no target (people cannot tell them from the reference: training
+    holds their scores to the identical copy's, :func:`radn_cli.train.heads.invariance_loss`)."""
+    refs, dists, compares, groups = [], [], [], []
+    for group, path in enumerate(reference_order(database)):
+        g = torch.Generator().manual_seed(seed * 1_000_003 + group)
+        ref = load_image(path).tensor
+        versions = torch.stack([geometric_copy(ref, g) for _ in range(copies)])
+        r, d, c = pair_stats(model, ref, versions)
+        refs.append(r.half())
+        dists.append(d.half())
+        compares.append(c.half())
+        groups.append(group)
+    shape = (len(refs), copies)
+    return StatsSet(
+        torch.stack(refs),
+        torch.stack(dists),
+        torch.stack(compares),
+        torch.zeros(shape),
+        torch.ones(shape),
+        torch.zeros(*shape, 2, dtype=torch.long),
         torch.tensor(groups),
     )
 

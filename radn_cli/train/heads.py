@@ -41,17 +41,28 @@ def draw(
     count: int,
     index: torch.Tensor | None = None,
     patches: int = 0,
+    versions: int = 0,
 ) -> StatsBatch:
     """``count`` visits (or rated pairs) drawn without replacement from ``index`` (default all); with
-    ``patches``, that many of their patches at random (the same ones for a reference and its versions)."""
+    ``patches``, that many of their patches at random (the same ones for a reference and its versions);
+    with ``versions``, that many of each visit's versions at random (the same ones for every visit)."""
     pool = torch.arange(len(stats)) if index is None else index
     chosen = pool[torch.randperm(len(pool), generator=g)[:count]]
     s = stats.select(chosen)
-    ref, dist, compare = s.ref, s.dist, s.compare
+    ref, dist, compare, mean, sd, cells = s.ref, s.dist, s.compare, s.mean, s.sd, s.cells
     if patches and patches < ref.shape[1]:
         keep = torch.randperm(ref.shape[1], generator=g)[:patches]
         ref, dist, compare = ref[:, keep], dist[:, :, keep], compare[:, :, keep]
-    return StatsBatch(ref.float(), dist.float(), compare.float(), s.mean.float(), s.sd.float(), s.cells)
+    if versions and versions < dist.shape[1]:
+        keep = torch.randperm(dist.shape[1], generator=g)[:versions]
+        dist, compare, mean, sd, cells = (
+            dist[:, keep],
+            compare[:, keep],
+            mean[:, keep],
+            sd[:, keep],
+            cells[:, keep],
+        )
+    return StatsBatch(ref.float(), dist.float(), compare.float(), mean.float(), sd.float(), cells)
 
 
 def forward(model: RADNLite, batch: StatsBatch, reference: torch.Tensor | None = None) -> torch.Tensor:

@@ -17,7 +17,10 @@ Two stages, one ``radn train`` run each:
 With ``db`` a human-rated database adds ``db_pairs`` of its pairs to every step (weight
 ``db_weight``) through a loss that ignores its scale (:func:`.heads.rated_loss`); with ``folds`` its
 references are split into folds (sorted, round robin) and fold ``fold`` is held out: validated, never
-trained on. Validation: held-out photos' versions (``val_photos`` photos, ``val_per_photo`` KADID
+trained on. With ``db_copies`` every step also holds ``COPY_VERSIONS`` clean geometric copies of each of
+``COPY_REFERENCES`` trained references (:func:`.features.reference_copies`) to the score of that
+reference's identical copy (weight ``invariance``): the rated references teach the tolerance, not only
+their labels. Validation: held-out photos' versions (``val_photos`` photos, ``val_per_photo`` KADID
 cells each, centre regions), ``val_srocc``; with folds also ``db_srocc`` on the held-out references.
 
 Batches come from the trainer's checkpointed generator, so a resumed run is bit-identical. One
@@ -47,6 +50,7 @@ from .labels import SCORE_SCALE
 VISITS_PER_CHUNK = 25
 FROZEN = ("trunk.", "conv_offset.", "deform.", "deform2.")  # fixed in the heads stage
 OFFSET_LR_FACTOR = 0.1
+COPY_REFERENCES, COPY_VERSIONS = 4, 4  # per step with --db-copies: references, and copies of each
 
 
 class LiteRecipe:
@@ -78,6 +82,7 @@ class LiteRecipe:
             self.train_stats = self._stored_synthetic() if self.heads_stage else None
             self.val_stats = self._stored_validation()
             self.rated, self.rated_train, self.rated_held = self._rated()
+            self.copies, self.copies_train = self._reference_copies()
         self.images_per_step = settings.photos_per_batch * settings.per_photo
         self.summary = {
             "train_photos": len(self.photos),
@@ -208,6 +213,21 @@ class LiteRecipe:
             return stats, torch.nonzero(~held).flatten(), torch.nonzero(held).flatten()
         return stats, torch.arange(len(stats)), None
 
+    def _reference_copies(self):
+        """The clean geometric copies of the database's references (``db_copies`` each), and which
+        references train (those of the trained folds)."""
+        s = self.settings
+        if not (s.db and s.db_copies and self.heads_stage):
+            return None, None
+        path = self.store / f"copies_{Path(s.db).resolve().name}_{s.db_copies}_seed{s.seed}.pt"
+        if path.is_file():
+            stats = features.read(path)
+        else:
+            stats = features.reference_copies(self._frozen(), load_database(Path(s.db)), s.db_copies, s.seed)
+            features.save(stats, path)
+        train = stats.group % s.folds != s.fold if s.folds else torch.ones(len(stats), dtype=torch.bool)
+        return stats, torch.nonzero(train).flatten()
+
     def batches(self, start: int, generator: torch.Generator) -> Iterator:
         """Each step's data, drawn from the checkpointed generator (a resumed run draws the same)."""
         bank = PhotoBank(self.photos, 0) if not self.heads_stage else None
@@ -220,10 +240,19 @@ class LiteRecipe:
             synthetic = heads.draw(self.train_stats, g, s.photos_per_batch, patches=s.patches)
         else:
             synthetic = [make_versions(bank, g, **self._versions()) for _ in range(s.photos_per_batch)]
-        rated = None
+        rated = copies = None
         if self.rated is not None and s.db_weight:
             rated = heads.draw(self.rated, g, s.db_pairs, self.rated_train, patches=4 * s.patches)
-        return synthetic, rated
+        if self.copies is not None:
+            copies = heads.draw(
+                self.copies,
+                g,
+                COPY_REFERENCES,
+                self.copies_train,
+                patches=2 * s.patches,
+                versions=COPY_VERSIONS,
+            )
+        return synthetic, rated, copies
 
     # ---- model and losses -------------------------------------------------------------------------
 
@@ -252,7 +281,7 @@ class LiteRecipe:
         return self.settings.stage
 
     def loss(self, model: RADNLite, batch, step: int) -> torch.Tensor:
-        synthetic, rated = batch
+        synthetic, rated, copies = batch
         s = self.settings
         if self.heads_stage:
             reference = model.embed_reference(synthetic.ref)  # shared by the versions and the identical copy
@@ -280,6 +309,11 @@ class LiteRecipe:
             if s.db_invariance:
                 identical = heads.identical_copies(model, rated, reference)
                 loss = loss + s.db_invariance * heads.above_identical_loss(rated_scores, identical)
+        if copies is not None:
+            reference = model.embed_reference(copies.ref)
+            copy_scores = heads.forward(model, copies, reference)
+            identical = heads.identical_copies(model, copies, reference)
+            loss = loss + s.invariance * heads.invariance_loss(copy_scores, identical, copies)
         return loss
 
     def validate(self, model: RADNLite) -> dict:
