@@ -132,6 +132,26 @@ class WeightsInfo:
         except json.JSONDecodeError:
             return {}
 
+    @property
+    def rated_training_sets(self) -> tuple[str, ...]:
+        """The human-rated databases whose ratings trained these weights (``radn train --db``
+        records them in ``training_data`` as "human ratings of NAME")."""
+        return tuple(_RATED.findall(self.metadata.get("training_data", "")))
+
+    def trained_on(self, *names: str) -> str | None:
+        """The rated training database that is one of ``names`` (a database folder, file or name)
+        up to its variant ("tid2013_dev", "TID2013" and "tid2013-full" are one database), or None."""
+        wanted = {_database_key(n) for n in names if n}
+        return next((rated for rated in self.rated_training_sets if _database_key(rated) in wanted), None)
+
+
+_RATED = re.compile(r"human ratings of ([^\s;,()]+)")
+
+
+def _database_key(name: str) -> str:
+    """A database's name without its variant: 'tid2013_dev', 'TID2013', 'tid2013-full' -> 'tid2013'."""
+    return re.split(r"[^0-9a-z]", name.strip().lower(), maxsplit=1)[0]
+
 
 _JSON_FIELDS = ("config", "metrics", "recipe")  # metadata values that hold JSON documents
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")

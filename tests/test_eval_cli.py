@@ -89,3 +89,33 @@ def test_eval_usage_and_input_errors(tid_dir, tmp_path):
     assert bad_metric.exit_code == 2
     missing = CliRunner().invoke(app, ["eval", str(tmp_path / "nowhere"), "--metric", "psnr"])
     assert missing.exit_code == 1 and "Traceback" not in missing.output
+
+
+@pytest.mark.parametrize(
+    "training_data, warned",
+    [
+        ("synthetic; human ratings of tid2013_dev (order only, all references)", True),
+        ("synthetic; human ratings of kadid10k (order only, all references)", False),
+        ("none: seeded random weights for tests", False),
+    ],
+)
+def test_eval_warns_when_the_weights_trained_on_the_database(tid_dir, tmp_path, training_data, warned):
+    """Weights trained on a rated database's labels (`radn train --db`) have no honest figure on it:
+    `radn eval` says so on stderr (TID2013 under any folder name is one database), and still reports."""
+    from conftest import seeded_model
+
+    from radn_cli.weights import read_info, save_weights
+
+    path = tmp_path / "w.safetensors"
+    save_weights(seeded_model(), path, name="t", training_data=training_data, score_scale="arbitrary")
+    info = read_info(path)
+    assert (info.trained_on("TID2013") is not None) is warned
+    assert info.trained_on("live") is None
+    result = CliRunner().invoke(
+        app, ["eval", str(tid_dir), "--weights", str(path), "--metric", "radn", "--json", "--device", "cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["metrics"]["radn"]["n"] == 6
+    assert ("in-sample" in result.stderr) is warned
+    if warned:
+        assert "tid2013_dev" in result.stderr and "t@" in result.stderr

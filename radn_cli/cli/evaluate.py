@@ -12,7 +12,7 @@ import typer
 from ..errors import ExitCode, UsageError
 from ..evaluation.databases import LAYOUTS
 from ..evaluation.metrics import METRICS
-from .console import ctrl_c_deferred, load_torch, note, progress_shown
+from .console import ctrl_c_deferred, load_torch, note, progress_shown, warn
 from .inputs import check_outputs, make_scorer
 from .options import (
     BatchOpt,
@@ -92,6 +92,12 @@ def eval_command(
     from ..evaluation.outputs import evaluation_document, write_plots, write_scores_csv
     from ..evaluation.runner import evaluate
 
+    seen = scorer.info.trained_on(database.name, database.stem, db.name) if scorer is not None else None
+    if seen:
+        warn(
+            f"{scorer.info.weights_id} trained on the human ratings of {seen}: its correlations on "
+            f"{database} are in-sample, not a validation figure (its model card gives a fold estimate)"
+        )
     at = "" if viewing.native else f", scored at --scale {viewing.text}"
     note(f"radn: {db.name}: {len(db.pairs)} pairs, human scores {db.scale}{at}")
     with progress_shown() as progress:
