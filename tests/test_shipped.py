@@ -51,6 +51,6 @@ def test_readme_example_scores_with_the_shipped_weights():
     )
     document = json.loads(out.stdout)
     score = document["results"][0]["score"]
-    assert document["model"]["weights"].startswith("radn-lite-kadid-synthetic-cpu@")
+    assert document["model"]["weights"].startswith("radn-lite-kadid-synthetic-")
     assert 1.0 <= score <= 5.0
     assert document["results"][0]["grid"] == [12, 16]
