@@ -171,47 +171,53 @@ class LiteRecipe:
             )
         return features.load(self.store, chunks)
 
-    def _stored_validation(self) -> features.StatsSet:
-        """Held-out photos' versions: centre regions, KADID cells only; stored per trunk."""
-        s = self.settings
-        path = self.store / f"validation_{s.held_out_seed}_{s.val_photos}x{s.val_per_photo}.pt"
+    def _kept(self, path: Path, make) -> features.StatsSet:
+        """Statistics stored at ``path`` in the store, or made by ``make`` and stored there; in the
+        end-to-end stage always made anew (the trunk moves: stored ones would not be the model's)."""
         if self.heads_stage and path.is_file():
             return features.read(path)
-        bank = PhotoBank(self.val_photos, 0)
-        indices = list(range(min(s.val_photos, len(bank))))
-        stats = features.build_chunk(
-            self._frozen(),
-            bank,
-            0,
-            seed=s.held_out_seed,
-            visits=0,
-            indices=indices,
-            per_photo=s.val_per_photo,
-            window=s.window,
-            centre=True,
-        )
+        stats = make()
         if self.heads_stage:
             self.store.mkdir(parents=True, exist_ok=True)
             features.save(stats, path)
         return stats
+
+    def _held_out(self, groups: torch.Tensor) -> torch.Tensor:
+        """Which of a rated database's reference groups the run holds out (the rule of
+        :func:`.features.reference_folds`; none without folds)."""
+        s = self.settings
+        return groups % s.folds == s.fold if s.folds else torch.zeros(len(groups), dtype=torch.bool)
+
+    def _stored_validation(self) -> features.StatsSet:
+        """Held-out photos' versions: centre regions, KADID cells only; stored per trunk."""
+        s = self.settings
+        bank = PhotoBank(self.val_photos, 0)
+        return self._kept(
+            self.store / f"validation_{s.held_out_seed}_{s.val_photos}x{s.val_per_photo}.pt",
+            lambda: features.build_chunk(
+                self._frozen(),
+                bank,
+                0,
+                seed=s.held_out_seed,
+                visits=0,
+                indices=list(range(min(s.val_photos, len(bank)))),
+                per_photo=s.val_per_photo,
+                window=s.window,
+                centre=True,
+            ),
+        )
 
     def _rated(self):
         """The database's pairs as statistics, and which of them train and which are held out."""
         s = self.settings
         if not s.db:
             return None, None, None
-        path = self.store / f"rated_{Path(s.db).resolve().name}.pt"  # the store is per trunk
-        if self.heads_stage and path.is_file():
-            stats = features.read(path)
-        else:
-            stats = features.rated_stats(self._frozen(), load_database(Path(s.db)))
-            if self.heads_stage:
-                features.save(stats, path)
-        groups = stats.group
-        if s.folds:  # the rule of features.reference_folds
-            held = groups % s.folds == s.fold
-            return stats, torch.nonzero(~held).flatten(), torch.nonzero(held).flatten()
-        return stats, torch.arange(len(stats)), None
+        stats = self._kept(  # the store is per trunk
+            self.store / f"rated_{Path(s.db).resolve().name}.pt",
+            lambda: features.rated_stats(self._frozen(), load_database(Path(s.db))),
+        )
+        held = self._held_out(stats.group)
+        return stats, torch.nonzero(~held).flatten(), torch.nonzero(held).flatten() if s.folds else None
 
     def _reference_copies(self):
         """The clean geometric copies of the database's references (``db_copies`` each), and which
@@ -219,14 +225,11 @@ class LiteRecipe:
         s = self.settings
         if not (s.db and s.db_copies and self.heads_stage):
             return None, None
-        path = self.store / f"copies_{Path(s.db).resolve().name}_{s.db_copies}_seed{s.seed}.pt"
-        if path.is_file():
-            stats = features.read(path)
-        else:
-            stats = features.reference_copies(self._frozen(), load_database(Path(s.db)), s.db_copies, s.seed)
-            features.save(stats, path)
-        train = stats.group % s.folds != s.fold if s.folds else torch.ones(len(stats), dtype=torch.bool)
-        return stats, torch.nonzero(train).flatten()
+        stats = self._kept(
+            self.store / f"copies_{Path(s.db).resolve().name}_{s.db_copies}_seed{s.seed}.pt",
+            lambda: features.reference_copies(self._frozen(), load_database(Path(s.db)), s.db_copies, s.seed),
+        )
+        return stats, torch.nonzero(~self._held_out(stats.group)).flatten()
 
     def batches(self, start: int, generator: torch.Generator) -> Iterator:
         """Each step's data, drawn from the checkpointed generator (a resumed run draws the same)."""
