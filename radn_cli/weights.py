@@ -135,7 +135,7 @@ class WeightsInfo:
     @property
     def rated_training_sets(self) -> tuple[str, ...]:
         """The human-rated databases whose ratings trained these weights (``radn train --db``
-        records them in ``training_data`` as "human ratings of NAME")."""
+        records them in ``training_data``: :func:`rated_training_note`)."""
         return tuple(_RATED.findall(self.metadata.get("training_data", "")))
 
     def trained_on(self, *names: str) -> str | None:
@@ -145,7 +145,14 @@ class WeightsInfo:
         return next((rated for rated in self.rated_training_sets if _database_key(rated) in wanted), None)
 
 
-_RATED = re.compile(r"human ratings of ([^\s;,()]+)")
+_RATED_PHRASE = "human ratings of"  # how training_data names a rated database (rated_training_note)
+_RATED = re.compile(_RATED_PHRASE + r" ([^\s;,()]+)")
+
+
+def rated_training_note(database: str, how: str) -> str:
+    """The part of a weights file's ``training_data`` that names a human-rated training database
+    (``radn train --db``), as :attr:`WeightsInfo.rated_training_sets` reads it back."""
+    return f"{_RATED_PHRASE} {database} ({how})"
 
 
 def _database_key(name: str) -> str:

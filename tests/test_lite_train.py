@@ -128,6 +128,7 @@ def test_folds_hold_references_out_of_training(photos, rated, tmp_path):
     metrics = read_info(best).metrics
     assert "srocc" in metrics["held_out_rated"]
     assert "fold 1 of 2" in read_info(best).metadata["training_data"]
+    assert read_info(best).trained_on(rated.name) == rated.name
 
 
 def test_end_to_end_stage_moves_the_trunk(photos, tmp_path):

@@ -406,7 +406,9 @@ def test_fine_tuning_on_a_rated_database(photo_dir, tmp_path):
         on_event=events.append,
     )
     assert events[0]["rated_pairs"] == 3
-    assert "labels.csv" in load_weights(best).info.metadata["training_data"]
+    info = load_weights(best).info
+    assert "labels.csv" in info.metadata["training_data"]
+    assert info.trained_on("labels") == "labels.csv"  # radn eval warns on that database
 
 
 def _write_tiny_settings(path, photo_dir, out, **steps):

@@ -40,7 +40,7 @@ from ..errors import RadnError, UsageError
 from ..evaluation.databases import load_database
 from ..models.efficientnet_lite import fold_batchnorm, load_pretrained
 from ..models.lite import RADNLite
-from ..weights import load_weights
+from ..weights import load_weights, rated_training_note
 from . import features, heads
 from .config import TrainConfig
 from .data import PhotoBank, find_photos, make_versions, split_photos
@@ -349,7 +349,7 @@ class LiteRecipe:
             held = (
                 f", fold {s.fold} of {s.folds} of its references held out" if s.folds else ", all references"
             )
-            training_data += f"; human ratings of {Path(s.db).name} (order only{held})"
+            training_data += "; " + rated_training_note(Path(s.db).name, f"order only{held}")
         return training_data, SCORE_SCALE
 
     def notes(self) -> list[str]:

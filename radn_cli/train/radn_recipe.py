@@ -32,7 +32,7 @@ from ..evaluation.databases import load_database
 from ..evaluation.stats import srocc
 from ..models.radn import RADN
 from ..tiling import tile
-from ..weights import load_weights
+from ..weights import load_weights, rated_training_note
 from .config import TrainConfig
 from .data import (
     Batch,
@@ -144,7 +144,7 @@ class RADNRecipe:
         )
         if not db:
             return training_data, SCORE_SCALE
-        training_data += f"; regression on the human-rated database at {Path(db).name}"
+        training_data += "; " + rated_training_note(Path(db).name, "regression on its scores")
         return training_data, f"the human scores of the database {Path(db).name}, oriented higher is better"
 
     def notes(self) -> list[str]:
