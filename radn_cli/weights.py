@@ -141,7 +141,7 @@ class WeightsInfo:
     def trained_on(self, *names: str) -> str | None:
         """The rated training database that is one of ``names`` (a database folder, file or name)
         up to its variant ("tid2013_dev", "TID2013" and "tid2013-full" are one database), or None."""
-        wanted = {_database_key(n) for n in names if n}
+        wanted = {key for key in map(_database_key, names) if key}  # '' (a name like '_x') names nothing
         return next((rated for rated in self.rated_training_sets if _database_key(rated) in wanted), None)
 
 
