@@ -2,6 +2,7 @@
 end-to-end stage, resume, and the settings' checks."""
 
 import csv
+import itertools
 import json
 
 import numpy as np
@@ -31,24 +32,34 @@ def photos(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def rated(tmp_path_factory, photos):
-    """A csv-layout rated database: 4 references x 3 blurred versions, rated by blur strength."""
-    root = tmp_path_factory.mktemp("rated")
+def write_rated(root, photos, types: dict[str, int]):
+    """A csv-layout rated database in ``root``: 4 references x ``levels`` versions of each type
+    (``{type: levels}``; a type with "noise" in its name adds noise, any other blurs), rated by strength."""
     rows = []
     for r in range(4):
         ref = Image.open(photos / f"p{r}.png")
         ref.save(root / f"r{r}.png")
-        for level in range(3):
-            ref.resize((192 // (level + 2), 144 // (level + 2))).resize((192, 144)).save(
-                root / f"d{r}_{level}.png"
-            )
-            rows.append({"ref": f"r{r}.png", "dist": f"d{r}_{level}.png", "mos": 5 - level, "type": "blur"})
+        for kind, levels in types.items():
+            for level in range(levels):
+                name = f"{kind}{r}_{level}.png"
+                if "noise" in kind:
+                    noise = np.random.default_rng(r * 8 + level).normal(0, 8 * (level + 1), (144, 192, 3))
+                    noisy = (np.asarray(ref, dtype=np.float32) + noise).clip(0, 255).astype(np.uint8)
+                    Image.fromarray(noisy).save(root / name)
+                else:
+                    ref.resize((192 // (level + 2), 144 // (level + 2))).resize((192, 144)).save(root / name)
+                rows.append({"ref": f"r{r}.png", "dist": name, "mos": 5 - level, "type": kind})
     with open(root / "labels.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["ref", "dist", "mos", "type"])
         writer.writeheader()
         writer.writerows(rows)
     return root / "labels.csv"
+
+
+@pytest.fixture(scope="module")
+def rated(tmp_path_factory, photos):
+    """4 references x 3 blurred versions, rated by blur strength."""
+    return write_rated(tmp_path_factory.mktemp("rated"), photos, {"blur": 3})
 
 
 def settings(photos, out, **overrides) -> TrainConfig:
@@ -159,6 +170,10 @@ def test_end_to_end_stage_moves_the_trunk(photos, tmp_path):
         ({"db_copies": 4, "db": "x"}, "--db-copies"),
         ({"db_copies": 4, "invariance": 1.0}, "--db-copies"),
         ({"db_copies": -1, "db": "x", "invariance": 1.0}, "--db-copies"),
+        ({"db_types": 2}, "--db-types"),
+        ({"db_types": 3, "db": "x"}, "--db-types 3"),
+        ({"db_types": -1, "db": "x"}, "--db-types"),
+        ({"db_types": 2, "db": "x", "arch": "radn"}, "--db-types"),
     ],
 )
 def test_settings_errors(photos, tmp_path, overrides, message):
@@ -331,3 +346,45 @@ def test_db_copies_hold_trained_references_copies_to_the_identical_copy(photos, 
     assert with_copies == pytest.approx(without + 3.0 * float(term), rel=1e-5, abs=1e-6)
     best = train(config)  # and the stored copies are reused by a second recipe
     assert json.loads(read_info(best).metadata["recipe"])["db_copies"] == 6
+
+
+def test_typed_choice_draws_equal_shares_of_a_few_types():
+    from radn_cli.train import heads
+
+    types = torch.tensor([1, 1, 1, 1, 8, 8, 8, 8, 10, 10, 10, 10])
+    pool = torch.tensor([0, 1, 2, 4, 5, 6, 8, 9, 10])  # 3 of each type train
+    for seed in range(10):
+        picked = heads.typed_choice(types, pool, torch.Generator().manual_seed(seed), 2, 4)
+        assert len(set(picked.tolist())) == 4 and set(picked.tolist()) <= set(pool.tolist())
+        counts = torch.unique(types[picked], return_counts=True)[1]
+        assert counts.tolist() == [2, 2]  # two types, two pairs each
+    again = heads.typed_choice(types, pool, torch.Generator().manual_seed(3), 2, 4)
+    assert torch.equal(again, heads.typed_choice(types, pool, torch.Generator().manual_seed(3), 2, 4))
+    short = heads.typed_choice(types, pool, torch.Generator().manual_seed(0), 3, 12)
+    assert sorted(short.tolist()) == pool.tolist()  # a type with fewer pairs gives all it has
+
+
+def test_db_types_draws_each_steps_rated_pairs_from_that_many_types(photos, tmp_path):
+    """--db-types: every step's rated pairs come from db_types distortion types, db_pairs / db_types
+    each, of trained references only (and the value is recorded in the weights)."""
+    labels = write_rated(tmp_path, photos, {"blur08": 2, "noise01": 2})  # TID2013-style type numbers
+    common = dict(db=str(labels), db_pairs=4, folds=2, fold=1, features=str(tmp_path / "f"))
+    config = settings(photos, tmp_path / "t", db_types=1, steps=2, val_every=2, **common)
+    recipe = LiteRecipe(config, _one(), torch.device("cpu"), _no_autocast())
+    trained = set(recipe.rated.group[recipe.rated_train].tolist())
+    assert trained == {0, 2}
+    stored = recipe.rated.dist.float()
+    for _, rated_pairs, _ in itertools.islice(recipe.batches(0, torch.Generator().manual_seed(0)), 3):
+        kinds = torch.unique(rated_pairs.cells[..., 0])
+        assert len(kinds) == 1 and rated_pairs.dist.shape[0] == 4  # all 4 trained pairs of one type
+        drawn = {
+            next(i for i in range(len(stored)) if torch.equal(stored[i], pair)) for pair in rated_pairs.dist
+        }
+        assert drawn <= set(recipe.rated_train.tolist())
+    mixed = LiteRecipe(
+        settings(photos, tmp_path / "m", **common), _one(), torch.device("cpu"), _no_autocast()
+    )
+    _, any_pairs, _ = next(mixed.batches(0, torch.Generator().manual_seed(0)))
+    assert any_pairs.dist.shape[0] == 4
+    best = train(config)
+    assert json.loads(read_info(best).metadata["recipe"])["db_types"] == 1

@@ -289,6 +289,16 @@ def train(
             "with --invariance's weight. Default: 0 (none).",
         ),
     ] = None,
+    db_types: Annotated[
+        Optional[int],
+        typer.Option(
+            "--db-types",
+            min=0,
+            help="radn-lite with --db: each step's --db pairs come from this many distortion types "
+            "(--db-pairs / --db-types each), so the preference loss sees more pairs of one type across "
+            "references. Default: 0 (any pairs).",
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     device: DeviceOpt = "auto",
     precision: TrainPrecisionOpt = None,

@@ -84,6 +84,8 @@ class TrainConfig:
     db_invariance: float = 0.0  # with db: weight of rated distorted images' squared excess over the identical
     db_copies: int = 0  # with db and invariance: clean geometric copies of each training reference, held
     # to its identical copy's score with the invariance weight (0: none)
+    db_types: int = 0  # with db: each step's rated pairs come from this many distortion types, db_pairs /
+    # db_types each (more pairs of one type across references in the preference loss); 0: any pairs
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.pretrain_steps < 0 or self.steps + self.pretrain_steps == 0:
@@ -141,6 +143,12 @@ class TrainConfig:
             raise UsageError(
                 "--invariance trains radn-lite's heads stage only (--arch radn-lite --stage heads)"
             )
+        if self.db_types < 0:
+            raise UsageError("--db-types must not be negative")
+        if self.db_types and (not self.db or self.arch != "radn-lite"):
+            raise UsageError("--db-types draws radn-lite's pairs of a rated database: give --db")
+        if self.db_types and self.db_pairs % self.db_types:
+            raise UsageError(f"--db-pairs {self.db_pairs} must split evenly over --db-types {self.db_types}")
         if self.arch != "radn-lite":
             return
         if self.stage not in LITE_STAGES:

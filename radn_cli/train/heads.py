@@ -65,6 +65,18 @@ def draw(
     return StatsBatch(ref.float(), dist.float(), compare.float(), mean.float(), sd.float(), cells)
 
 
+def typed_choice(types: torch.Tensor, pool: torch.Tensor, g: torch.Generator, kinds: int, count: int):
+    """``count`` indices of ``pool`` from ``kinds`` of its values of ``types`` (one per index) drawn at
+    random, ``count // kinds`` of each (fewer where a type has fewer), without replacement."""
+    present = torch.unique(types[pool])
+    chosen = present[torch.randperm(len(present), generator=g)[:kinds]]
+    picks = []
+    for kind in chosen:
+        of_kind = pool[types[pool] == kind]
+        picks.append(of_kind[torch.randperm(len(of_kind), generator=g)[: count // kinds]])
+    return torch.cat(picks)
+
+
 def forward(model: RADNLite, batch: StatsBatch, reference: torch.Tensor | None = None) -> torch.Tensor:
     """(P, K) scores: each reference embedded once (or ``reference``, the already embedded
     ``model.embed_reference(batch.ref)``), its K versions scored against it."""

@@ -15,12 +15,14 @@ Two stages, one ``radn train`` run each:
   offsets at a tenth, on versions made on the fly (``photos_per_batch`` photos x ``per_photo``).
 
 With ``db`` a human-rated database adds ``db_pairs`` of its pairs to every step (weight
-``db_weight``) through a loss that ignores its scale (:func:`.heads.rated_loss`); with ``folds`` its
-references are split into folds (sorted, round robin) and fold ``fold`` is held out: validated, never
-trained on. With ``db_copies`` every step also holds ``COPY_VERSIONS`` clean geometric copies of each of
-``COPY_REFERENCES`` trained references (:func:`.features.reference_copies`) to the score of that
-reference's identical copy (weight ``invariance``): the rated references teach the tolerance, not only
-their labels. Validation: held-out photos' versions (``val_photos`` photos, ``val_per_photo`` KADID
+``db_weight``) through a loss that ignores its scale (:func:`.heads.rated_loss`); with ``db_types``
+they come from that many distortion types in equal shares, so the preference loss sees more pairs of
+one type across references. With ``folds`` its references are split into folds (sorted, round robin)
+and fold ``fold`` is held out: validated, never trained on. With ``db_copies`` every step also holds
+``COPY_VERSIONS`` clean geometric copies of each of ``COPY_REFERENCES`` trained references
+(:func:`.features.reference_copies`) to the score of that reference's identical copy (weight
+``invariance``): the rated references teach the tolerance, not only their labels.
+Validation: held-out photos' versions (``val_photos`` photos, ``val_per_photo`` KADID
 cells each, centre regions), ``val_srocc``; with folds also ``db_srocc`` on the held-out references.
 
 Batches come from the trainer's checkpointed generator, so a resumed run is bit-identical. One
@@ -245,7 +247,10 @@ class LiteRecipe:
             synthetic = [make_versions(bank, g, **self._versions()) for _ in range(s.photos_per_batch)]
         rated = copies = None
         if self.rated is not None and s.db_weight:
-            rated = heads.draw(self.rated, g, s.db_pairs, self.rated_train, patches=4 * s.patches)
+            pool = self.rated_train
+            if s.db_types:  # db_pairs / db_types pairs of each of db_types distortion types
+                pool = heads.typed_choice(self.rated.cells[:, 0, 0], pool, g, s.db_types, s.db_pairs)
+            rated = heads.draw(self.rated, g, s.db_pairs, pool, patches=4 * s.patches)
         if self.copies is not None:
             copies = heads.draw(
                 self.copies,
