@@ -170,10 +170,10 @@ def test_end_to_end_stage_moves_the_trunk(photos, tmp_path):
         ({"db_copies": 4, "db": "x"}, "--db-copies"),
         ({"db_copies": 4, "invariance": 1.0}, "--db-copies"),
         ({"db_copies": -1, "db": "x", "invariance": 1.0}, "--db-copies"),
-        ({"db_types": 2}, "--db-types"),
         ({"db_types": 3, "db": "x"}, "--db-types 3"),
         ({"db_types": -1, "db": "x"}, "--db-types"),
-        ({"db_types": 2, "db": "x", "arch": "radn"}, "--db-types"),
+        ({"db_types": 2}, "give --db"),
+        ({"db_types": 2, "db": "x", "arch": "radn"}, "--db-types is radn-lite"),
     ],
 )
 def test_settings_errors(photos, tmp_path, overrides, message):

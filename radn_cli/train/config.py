@@ -145,8 +145,10 @@ class TrainConfig:
             )
         if self.db_types < 0:
             raise UsageError("--db-types must not be negative")
-        if self.db_types and (not self.db or self.arch != "radn-lite"):
-            raise UsageError("--db-types draws radn-lite's pairs of a rated database: give --db")
+        if self.db_types and not self.db:
+            raise UsageError("--db-types draws the pairs of a rated database: give --db")
+        if self.db_types and self.arch != "radn-lite":
+            raise UsageError("--db-types is radn-lite's (--arch radn-lite)")
         if self.db_types and self.db_pairs % self.db_types:
             raise UsageError(f"--db-pairs {self.db_pairs} must split evenly over --db-types {self.db_types}")
         if self.arch != "radn-lite":
