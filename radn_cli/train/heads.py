@@ -68,11 +68,12 @@ def draw(
 def typed_choice(types: torch.Tensor, pool: torch.Tensor, g: torch.Generator, kinds: int, count: int):
     """``count`` indices of ``pool`` from ``kinds`` of its values of ``types`` (one per index) drawn at
     random, ``count // kinds`` of each (fewer where a type has fewer), without replacement."""
-    present = torch.unique(types[pool])
+    pool_types = types[pool]
+    present = torch.unique(pool_types)
     chosen = present[torch.randperm(len(present), generator=g)[:kinds]]
     picks = []
     for kind in chosen:
-        of_kind = pool[types[pool] == kind]
+        of_kind = pool[pool_types == kind]
         picks.append(of_kind[torch.randperm(len(of_kind), generator=g)[: count // kinds]])
     return torch.cat(picks)
 
